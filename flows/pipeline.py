@@ -1,0 +1,90 @@
+"""The Werk pipeline: ingest -> tokenizer -> encode -> pretrain -> evaluate -> register.
+
+One Prefect flow, one parent MLflow run tagged with the flow run, the git commit and the recipe,
+and one child run per stage. Stages hand each other URIs of content-addressed outputs, so a
+second run of the same recipe on the same data redoes nothing it already finished.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, runtime
+from flows.provenance import git_commit
+from flows.recipe import load_recipe
+from flows import stages
+from infra.storage import werk_home
+from tasks.tracking.runs import pipeline_run
+from tasks.tracking.setup import tracking_uri
+
+
+@flow(name="werk-pipeline", validate_parameters=True)
+def pipeline(recipe: str = "demo", overrides: list[str] | None = None) -> dict[str, Any]:
+    """Run the whole pipeline for one recipe and return a summary of what it produced.
+
+    Args:
+        recipe: Recipe name (`recipes/NAME.yaml`) or path to a recipe YAML file.
+        overrides: Dotted overrides applied to the recipe, e.g. `train.max_steps=50`.
+    """
+    overrides = list(overrides or [])
+    cfg = load_recipe(recipe, overrides)
+    root = cfg.storage_root or str(werk_home() / "store")
+    flow_run_id = str(runtime.flow_run.id or "")
+    commit = git_commit()
+    tags = {
+        "werk.recipe": cfg.name,
+        "werk.prefect_flow_run_id": flow_run_id,
+        "werk.git_commit": commit,
+        "mlflow.source.git.commit": commit,
+        "werk.storage_root": root,
+    }
+    with pipeline_run(f"werk-{cfg.name}", f"{cfg.name}-{flow_run_id[:8] or 'local'}", tags) as parent:
+        resolved = cfg.model_dump(mode="json")
+        parent.log_params(resolved)
+        parent.log_dict(resolved, "config/recipe.yaml")
+        parent.log_dict({"overrides": list(overrides)}, "config/overrides.json")
+
+        ing = stages.ingest(cfg, root, parent.run_id)
+        tok = stages.train_tokenizer(cfg, root, parent.run_id, ing)
+        enc = stages.encode(cfg, root, parent.run_id, ing, tok)
+        pre = stages.pretrain(cfg, root, parent.run_id, enc)
+        ev = stages.evaluate(cfg, root, parent.run_id, tok, enc, pre)
+        reg = stages.register(cfg, parent.run_id, tok, pre, ev)
+
+        report = ev["report"]
+        summary = {
+            "recipe": cfg.name,
+            "prefect_flow_run_id": flow_run_id,
+            "git_commit": commit,
+            "mlflow": {
+                "tracking_uri": tracking_uri(),
+                "experiment_id": parent.experiment_id,
+                "parent_run_id": parent.run_id,
+                "stage_run_ids": {r["stage"]: r["run_id"] for r in (ing, tok, enc, pre, ev, reg)},
+            },
+            "stages": {r["stage"]: {"uri": r["uri"], "key": r["key"], "cached": r["cached"]} for r in (ing, tok, enc, pre, ev)},
+            "artifacts": {
+                "documents": ing["outputs"]["train"],
+                "manifest": ing["outputs"]["manifest"],
+                "quarantine": ing["outputs"]["quarantine"],
+                "tokenizer": tok["tokenizer"],
+                "shards": enc["uri"],
+                "weights": pre["weights"],
+                "eval_report": ev["report_md"],
+                "eval_report_json": ev["report_json"],
+            },
+            "ingest": ing["stats"],
+            "metrics": {
+                "train_loss": pre["summary"]["metrics"].get("train/loss"),
+                "val_loss": pre["summary"]["metrics"].get("val/loss"),
+                "eval_loss": report["model"]["loss"],
+                "eval_perplexity": report["model"]["perplexity"],
+                "eval_bits_per_byte": report["model"]["bits_per_byte"],
+                "unigram_bits_per_byte": report["unigram_baseline"]["bits_per_byte"],
+            },
+            "model_uri": reg["model_uri"],
+            "model_version": reg["version"],
+            "samples": report["samples"],
+        }
+        parent.log_dict(summary, "summary.json")
+        return summary

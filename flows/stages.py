@@ -1,0 +1,159 @@
+"""Thin Prefect tasks, one per stage: plan the content-addressed output, run it unless it is
+already complete, and record the stage in its own MLflow child run.
+
+The work itself is done by pure functions in `tasks/`; these wrappers add orchestration
+(retries, Prefect artifacts) and tracking only.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from flows.recipe import Recipe
+from tasks.artifacts import StageOutput
+from tasks.tracking.runs import Run, open_run
+
+
+def _record(parent_id: str, out: StageOutput, cached: bool, summary: dict[str, Any], log_files: list[str]) -> dict[str, Any]:
+    parent = open_run(parent_id)
+    with parent.child(out.stage, tags={"werk.key": out.key, "werk.cached": cached, "werk.uri": out.uri}) as run:
+        _log_stage(run, out, summary, log_files)
+        return {"stage": out.stage, "key": out.key, "uri": out.uri, "cached": cached, "run_id": run.run_id, **summary}
+
+
+def _log_stage(run: Run, out: StageOutput, summary: dict[str, Any], log_files: list[str]) -> None:
+    run.log_dict(out.completion(), "manifest/_SUCCESS.json")
+    for uri in log_files:
+        run.log_remote_file(uri, "manifest")
+
+
+@task(name="ingest", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
+def ingest(recipe: Recipe, root: str, parent_id: str) -> dict[str, Any]:
+    """Read, clean, deduplicate and split the recipe's sources."""
+    from tasks.ingest import stage
+
+    out, files = stage.plan(recipe.ingest, root)
+    cached = out.is_complete()
+    stats = out.completion()["stats"] if cached else stage.run_ingest(recipe.ingest, out, files)
+    result = _record(parent_id, out, cached, {"stats": stats, "outputs": stage.ingest_outputs(out)},
+                     [stage.ingest_outputs(out)["stats"], out.path("manifest.parquet")])
+    run = open_run(result["run_id"])
+    run.log_metrics({"docs_in": stats["docs_in"], "kept": stats["kept"], "bytes_in": stats["bytes_in"],
+                     "bytes_out": stats["bytes_out"], **{f"rejected.{k}": v for k, v in stats["rejected"].items()}})
+    create_markdown_artifact(
+        key="ingest-stats",
+        markdown="## Ingest\n\n```json\n" + json.dumps(stats, indent=2) + "\n```\n",
+        description=f"Ingest stats for {recipe.name}",
+    )
+    return result
+
+
+@task(name="train-tokenizer", cache_policy=NO_CACHE)
+def train_tokenizer(recipe: Recipe, root: str, parent_id: str, ingest_result: dict[str, Any]) -> dict[str, Any]:
+    """Train the byte-level BPE tokenizer on the training split."""
+    from tasks.tokenizer import train
+
+    out = train.plan(recipe.tokenizer, root, ingest_result["key"])
+    cached = out.is_complete()
+    summary = out.completion()["summary"] if cached else train.run_tokenizer(recipe.tokenizer, out, ingest_result["outputs"]["train"])
+    tokenizer_uri = out.path("tokenizer.json")
+    return _record(parent_id, out, cached, {"summary": summary, "tokenizer": tokenizer_uri}, [tokenizer_uri])
+
+
+@task(name="encode", cache_policy=NO_CACHE)
+def encode(recipe: Recipe, root: str, parent_id: str, ingest_result: dict[str, Any], tok_result: dict[str, Any]) -> dict[str, Any]:
+    """Encode both splits into token shards with a document index."""
+    from tasks.encode import stage
+
+    out = stage.plan(recipe.encode, root, ingest_result["key"], tok_result["key"])
+    cached = out.is_complete()
+    outputs = ingest_result["outputs"]
+    summary = out.completion()["summary"] if cached else stage.run_encode(
+        recipe.encode, out, {"train": outputs["train"], "val": outputs["val"]}, tok_result["tokenizer"])
+    result = _record(parent_id, out, cached, {"summary": summary}, [])
+    open_run(result["run_id"]).log_metrics(
+        {f"{split}.{k}": v for split, s in summary["splits"].items() for k, v in s.items() if k != "shards"})
+    return result
+
+
+@task(name="pretrain", cache_policy=NO_CACHE)
+def pretrain(recipe: Recipe, root: str, parent_id: str, encode_result: dict[str, Any]) -> dict[str, Any]:
+    """Train the GPT with Ray Train + Lightning; resumes from the last checkpoint if interrupted."""
+    from infra.ray_cluster import ray_session
+    from tasks.pretrain import launch
+    from tasks.pretrain.job import PretrainJob
+    from tasks.tracking.setup import tracking_uri
+
+    splits = encode_result["summary"]["splits"]
+    parent = open_run(parent_id)
+    job = PretrainJob(
+        model=recipe.model, train=recipe.train, compute=recipe.compute,
+        vocab_size=encode_result["summary"]["vocab_size"],
+        train_shards=splits["train"]["shards"], val_shards=splits["val"]["shards"],
+    )
+    out = launch.plan(job, root, encode_result["key"])
+    cached = out.is_complete()
+    with parent.child("pretrain", tags={"werk.key": out.key, "werk.cached": cached, "werk.uri": out.uri}) as run:
+        if cached:
+            summary = out.completion()["summary"]
+        else:
+            job = job.model_copy(update={"mlflow_tracking_uri": tracking_uri(), "mlflow_run_id": run.run_id})
+            with ray_session(min_cpus=recipe.compute.num_workers * recipe.compute.cpus_per_worker):
+                summary = launch.run_pretrain(job, out, root)
+        run.log_dict(out.completion(), "manifest/_SUCCESS.json")
+        run.log_metrics({"parameters": summary["parameters"], "global_step": summary["global_step"]})
+        return {"stage": "pretrain", "key": out.key, "uri": out.uri, "cached": cached, "run_id": run.run_id,
+                "summary": summary, "weights": out.path("model.pt"), "model_config": out.path("model_config.json")}
+
+
+@task(name="evaluate", cache_policy=NO_CACHE)
+def evaluate(recipe: Recipe, root: str, parent_id: str, tok_result: dict, encode_result: dict, pretrain_result: dict) -> dict[str, Any]:
+    """Held-out loss, perplexity and bits per byte against a unigram baseline; samples."""
+    from tasks.evaluate import stage
+
+    out = stage.plan(recipe.eval, root, pretrain_result["key"])
+    cached = out.is_complete()
+    report = out.completion()["summary"] if cached else stage.run_evaluate(
+        recipe.eval, out, recipe.name, pretrain_result["weights"], pretrain_result["model_config"],
+        tok_result["tokenizer"], encode_result["summary"])
+    result = _record(parent_id, out, cached, {"report": report, "report_md": out.path("report.md"),
+                                              "report_json": out.path("report.json")},
+                     [out.path("report.json"), out.path("report.md")])
+    metrics = {f"eval/{k}": report["model"][k] for k in ("loss", "perplexity", "bits_per_byte")}
+    metrics |= {f"eval/unigram_{k}": report["unigram_baseline"][k] for k in ("loss", "perplexity", "bits_per_byte")}
+    open_run(result["run_id"]).log_metrics(metrics)
+    parent = open_run(parent_id)
+    parent.log_metrics(metrics)
+    create_markdown_artifact(key="eval-report", markdown=_read_text(out.path("report.md")),
+                             description=f"Evaluation of {recipe.name}")
+    return result
+
+
+@task(name="register", cache_policy=NO_CACHE)
+def register(recipe: Recipe, parent_id: str, tok_result: dict, pretrain_result: dict, eval_result: dict) -> dict[str, Any]:
+    """Log the model with its tokenizer and register it as werk-<recipe>@candidate."""
+    from tasks.registry.register import register_model
+
+    parent = open_run(parent_id)
+    with parent.child("register") as run:
+        reg = register_model(
+            run.run_id, recipe.registered_model_name, "candidate", pretrain_result["weights"],
+            pretrain_result["model_config"], tok_result["tokenizer"],
+            tags={"werk.pretrain_key": pretrain_result["key"], "werk.parent_run_id": parent_id,
+                  "eval.bits_per_byte": eval_result["report"]["model"]["bits_per_byte"]},
+        )
+        run.set_tags({"werk.model_uri": reg["model_uri"]})
+        return {"stage": "register", "run_id": run.run_id, **reg}
+
+
+def _read_text(uri: str) -> str:
+    from infra import storage
+
+    fs, path = storage.filesystem(uri)
+    with fs.open(path, "r") as fh:
+        return fh.read()

@@ -1,0 +1,130 @@
+"""Where Werk keeps its data: local disk or any S3-compatible store, through fsspec/s3fs.
+
+Every stage writes through these helpers so that one code path serves `./.werk/store` on a laptop
+and `s3://bucket/prefix` on a cluster. S3 endpoints and keys come from the standard AWS variables
+(`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, ...) and never appear in recipes, params or logs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+import fsspec
+
+WERK_HOME_ENV = "WERK_HOME"
+
+
+def werk_home() -> Path:
+    """Root of everything the embedded default keeps on this machine (`./.werk` by default)."""
+    return Path(os.environ.get(WERK_HOME_ENV, ".werk")).expanduser().resolve()
+
+
+def is_remote(uri: str) -> bool:
+    return "://" in uri and not uri.startswith("file://")
+
+
+def s3_endpoint() -> str | None:
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+
+
+def storage_options(uri: str) -> dict[str, Any]:
+    if uri.startswith("s3://"):
+        endpoint = s3_endpoint()
+        # s3fs does not read MLflow's endpoint variable; pass the endpoint explicitly.
+        opts: dict[str, Any] = {"use_listings_cache": False}
+        if endpoint:
+            opts["client_kwargs"] = {"endpoint_url": endpoint}
+        return opts
+    return {}
+
+
+def filesystem(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The fsspec filesystem for `uri` and the path to hand it."""
+    fs, path = fsspec.core.url_to_fs(uri, **storage_options(uri))
+    return fs, path
+
+
+def join(base: str, *parts: str) -> str:
+    if is_remote(base):
+        return posixpath.join(base, *parts)
+    return str(Path(base, *parts))
+
+
+def exists(uri: str) -> bool:
+    fs, path = filesystem(uri)
+    return fs.exists(path)
+
+
+@contextmanager
+def open_write(uri: str, mode: str = "wb") -> Iterator[IO]:
+    """Write `uri` so that readers never see a partial file.
+
+    Local files are written beside the target and renamed into place (atomic on POSIX). An S3
+    object becomes visible only when its upload completes, which gives the same guarantee.
+    """
+    if is_remote(uri):
+        fs, path = filesystem(uri)
+        with fs.open(path, mode) as fh:
+            yield fh
+        return
+    target = Path(uri.removeprefix("file://"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, mode) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(uri: str, obj: Any) -> None:
+    with open_write(uri, "w") as fh:
+        json.dump(obj, fh, indent=2, sort_keys=True, default=str)
+        fh.write("\n")
+
+
+def read_json(uri: str) -> Any:
+    fs, path = filesystem(uri)
+    with fs.open(path, "r") as fh:
+        return json.load(fh)
+
+
+def upload_file(local: str | Path, uri: str) -> None:
+    with open(local, "rb") as src, open_write(uri) as dst:
+        while chunk := src.read(8 << 20):
+            dst.write(chunk)
+
+
+def local_copy(uri: str, cache_dir: Path | None = None) -> Path:
+    """A local path holding `uri`'s bytes: the file itself when local, else a cached download.
+
+    Token shards are memory-mapped, which needs a local file; remote shards are fetched once per
+    machine into `WERK_HOME/cache`, keyed by URI, and published atomically.
+    """
+    if not is_remote(uri):
+        return Path(uri.removeprefix("file://"))
+    import hashlib
+
+    cache_dir = cache_dir or werk_home() / "cache"
+    key = hashlib.sha256(uri.encode()).hexdigest()[:24]
+    target = cache_dir / key / posixpath.basename(uri)
+    if target.exists():
+        return target
+    fs, path = filesystem(uri)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        fs.get_file(path, str(tmp))
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target

@@ -1,0 +1,101 @@
+"""Run a pretraining job on Ray Train and publish its final weights.
+
+Checkpoints go through Ray Train to `<storage root>/ray/` (local disk or S3). Ray Train resumes a
+run with the same name and storage path from its latest checkpoint, so rerunning an interrupted
+pipeline loses at most one checkpoint interval. The final checkpoint is then exported to plain
+torch weights (`model.pt`, loaded with `weights_only=True`) plus `model_config.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from infra import storage
+from tasks.artifacts import StageOutput
+from tasks.pretrain.job import PretrainJob
+
+STAGE = "pretrain"
+VERSION = 1
+
+
+def plan(job: PretrainJob, root: str, encode_key: str) -> StageOutput:
+    # Tracking ids and shard URIs are not part of the address: the encode key already names the data.
+    identity = job.model_dump(mode="json", include={"model", "train", "compute", "vocab_size"})
+    return StageOutput.at(root, STAGE, VERSION, identity, {"encode": encode_key})
+
+
+def _ray_storage(root: str) -> tuple[str, Any]:
+    """Ray Train's storage path and filesystem for a Werk storage root."""
+    if root.startswith("s3://"):
+        from pyarrow import fs as pafs
+
+        endpoint = storage.s3_endpoint()
+        kwargs: dict[str, Any] = {}
+        if endpoint:
+            scheme, _, host = endpoint.partition("://")
+            kwargs = {"endpoint_override": host, "scheme": scheme}
+        # Keys are read from the environment in each process, never pickled into the job.
+        return root.removeprefix("s3://").rstrip("/") + "/ray", pafs.S3FileSystem(**kwargs)
+    return str(Path(root).resolve() / "ray"), None
+
+
+def run_pretrain(job: PretrainJob, out: StageOutput, root: str) -> dict[str, Any]:
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from tasks.pretrain.train_loop import CHECKPOINT_FILE, train_loop
+
+    storage_path, filesystem = _ray_storage(root)
+    resources = {"CPU": job.compute.cpus_per_worker}
+    if job.compute.use_gpu:
+        resources["GPU"] = 1
+    trainer = TorchTrainer(
+        train_loop_per_worker=train_loop,
+        train_loop_config=job.model_dump(mode="json"),
+        scaling_config=ScalingConfig(
+            num_workers=job.compute.num_workers, use_gpu=job.compute.use_gpu, resources_per_worker=resources
+        ),
+        run_config=RunConfig(
+            name=f"pretrain-{out.key}",
+            storage_path=storage_path,
+            storage_filesystem=filesystem,
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+            failure_config=FailureConfig(max_failures=job.compute.max_failures),
+        ),
+    )
+    result = trainer.fit()
+    if result.checkpoint is None:
+        raise RuntimeError("pretraining finished without a checkpoint")
+    metrics = {k: float(v) for k, v in (result.metrics or {}).items() if isinstance(v, (int, float))}
+    with result.checkpoint.as_directory() as ckpt_dir:
+        state = torch.load(Path(ckpt_dir) / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
+    weights = {k.removeprefix("model."): v for k, v in state["state_dict"].items() if k.startswith("model.")}
+    model_config = {"vocab_size": job.vocab_size, **job.model.model_dump()}
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.save(weights, Path(tmp) / "model.pt")
+        storage.upload_file(Path(tmp) / "model.pt", out.path("model.pt"))
+    storage.write_json(out.path("model_config.json"), model_config)
+    summary = {
+        "global_step": int(state.get("global_step", 0)),
+        "metrics": metrics,
+        "checkpoint": result.checkpoint.path,
+        "parameters": sum(v.numel() for k, v in weights.items() if k != "lm_head.weight"),
+    }
+    out.publish({"summary": summary, "outputs": {"weights": out.path("model.pt"), "config": out.path("model_config.json")}})
+    return summary
+
+
+def load_model(weights_uri: str, config_uri: str):
+    """The trained GPT, in eval mode on CPU, loaded with `weights_only=True`."""
+    from models.gpt import GPT, GPTConfig
+
+    cfg = GPTConfig(**storage.read_json(config_uri))
+    model = GPT(cfg)
+    state = torch.load(storage.local_copy(weights_uri), map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    return model.eval()

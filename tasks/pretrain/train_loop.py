@@ -1,0 +1,92 @@
+"""The function each Ray Train worker runs: an ordinary Lightning Trainer, made distributed by Ray.
+
+Scaling (how many workers, CPU or GPU) is decided outside, in `launch.py`; this function only
+builds the model, the data and the Trainer, and resumes from Ray Train's latest checkpoint if the
+run is being restarted.
+"""
+
+from __future__ import annotations
+
+import os
+
+import lightning as L
+import ray.train
+import torch
+from lightning.pytorch.loggers import MLFlowLogger
+from ray.train.lightning import (
+    RayDDPStrategy,
+    RayLightningEnvironment,
+    RayTrainReportCallback,
+    prepare_trainer,
+)
+from torch.utils.data import DataLoader
+
+from infra.storage import local_copy
+from models.gpt import GPTConfig
+from tasks.pretrain.data import RandomRounds, StridedBatches, TokenWindows
+from tasks.pretrain.job import PretrainJob
+from tasks.pretrain.module import GPTModule
+from tasks.pretrain.throughput import TokensPerSecond
+
+CHECKPOINT_FILE = "checkpoint.ckpt"  # the name RayTrainReportCallback saves under
+
+
+def gpt_config(job: PretrainJob) -> GPTConfig:
+    return GPTConfig(vocab_size=job.vocab_size, **job.model.model_dump())
+
+
+def train_loop(config: dict) -> None:
+    job = PretrainJob.model_validate(config)
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    threads = job.compute.torch_threads or max(1, int(job.compute.cpus_per_worker))
+    torch.set_num_threads(threads)
+    L.seed_everything(job.train.seed, workers=True, verbose=False)
+
+    block = job.model.block_size
+    train_set = TokenWindows([local_copy(u) for u in job.train_shards], block)
+    val_set = TokenWindows([local_copy(u) for u in job.val_shards], block)
+    # batch_size=None: each sampler item is already a whole batch of window starts.
+    train_loader = DataLoader(
+        train_set,
+        sampler=RandomRounds(len(train_set), job.train.batch_size, job.train.steps_per_checkpoint,
+                             job.train.seed, rank, world),
+        batch_size=None,
+    )
+    val_loader = DataLoader(
+        val_set,
+        sampler=StridedBatches(len(val_set), block, job.train.batch_size, job.train.val_batches, rank, world),
+        batch_size=None,
+    )
+
+    logger = False
+    if job.mlflow_run_id:
+        logger = MLFlowLogger(tracking_uri=job.mlflow_tracking_uri, run_id=job.mlflow_run_id)
+    trainer = L.Trainer(
+        max_steps=job.train.max_steps,
+        max_epochs=-1,
+        accelerator="gpu" if job.compute.use_gpu else "cpu",
+        devices="auto",
+        strategy=RayDDPStrategy(),
+        plugins=[RayLightningEnvironment()],
+        callbacks=[TokensPerSecond(job.train.log_every_n_steps), RayTrainReportCallback()],
+        logger=logger,
+        precision=job.train.precision,
+        gradient_clip_val=job.train.grad_clip or None,
+        log_every_n_steps=job.train.log_every_n_steps,
+        check_val_every_n_epoch=1,
+        num_sanity_val_steps=0,
+        enable_checkpointing=False,  # Ray Train owns checkpoints (RayTrainReportCallback)
+        enable_progress_bar=False,
+        enable_model_summary=rank == 0,
+        use_distributed_sampler=False,  # our samplers already split the data across ranks
+    )
+    trainer = prepare_trainer(trainer)
+
+    module = GPTModule(gpt_config(job), job.train)
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint:
+        with checkpoint.as_directory() as ckpt_dir:
+            trainer.fit(module, train_loader, val_loader, ckpt_path=os.path.join(ckpt_dir, CHECKPOINT_FILE))
+    else:
+        trainer.fit(module, train_loader, val_loader)

@@ -1,0 +1,10 @@
+"""Typed configuration of the tokenizer stage."""
+
+from pydantic import Field
+
+from tasks.config_base import StageConfig
+
+
+class TokenizerConfig(StageConfig):
+    vocab_size: int = Field(8192, ge=512, le=1 << 20, description="Byte-level BPE vocabulary size.")
+    min_frequency: int = Field(2, ge=1, description="Merges seen fewer times are not learned.")

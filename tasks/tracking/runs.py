@@ -1,0 +1,124 @@
+"""The one place Werk opens MLflow runs: a parent run per pipeline run, a child run per stage.
+
+Runs are addressed by id through `MlflowClient` rather than MLflow's thread-local "active run", so
+stages may run in Prefect's worker threads and the Ray Train rank-0 worker can log into the
+pretrain child run from another process.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from mlflow import MlflowClient
+from mlflow.entities import RunStatus
+
+from tasks.tracking import setup
+
+PARAM_MAX = 6000  # MLflow's limit on a parameter value
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, str]:
+    """`{"train": {"lr": 1e-3}}` -> `{"train.lr": "0.001"}`; lists become JSON."""
+    out: dict[str, str] = {}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+    else:
+        value = json.dumps(obj) if isinstance(obj, (list, tuple)) else str(obj)
+        out[prefix.rstrip(".")] = value[:PARAM_MAX]
+    return out
+
+
+@dataclass
+class Run:
+    client: MlflowClient
+    run_id: str
+    experiment_id: str
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        for k, v in flatten(params).items():
+            self.client.log_param(self.run_id, k, v)
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        for k, v in metrics.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                self.client.log_metric(self.run_id, k, float(v), step=step)
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        for k, v in tags.items():
+            self.client.set_tag(self.run_id, k, str(v))
+
+    def log_dict(self, obj: Any, artifact_file: str) -> None:
+        self.client.log_dict(self.run_id, obj, artifact_file)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.run_id, text, artifact_file)
+
+    def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(local_path), artifact_path)
+
+    def log_remote_file(self, uri: str, artifact_path: str | None = None) -> None:
+        """Copy a stage output (local or S3) into the run's artifacts."""
+        from infra import storage
+
+        if not storage.is_remote(uri):
+            self.log_artifact(uri, artifact_path)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / Path(uri).name
+            fs, path = storage.filesystem(uri)
+            fs.get_file(path, str(local))
+            self.log_artifact(local, artifact_path)
+
+    @contextmanager
+    def child(self, name: str, tags: dict[str, Any] | None = None) -> Iterator[Run]:
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=name,
+            tags={"mlflow.parentRunId": self.run_id, "werk.stage": name, **{k: str(v) for k, v in (tags or {}).items()}},
+        )
+        child = Run(self.client, run.info.run_id, self.experiment_id)
+        with _terminate_on_exit(child):
+            yield child
+
+
+@contextmanager
+def _terminate_on_exit(run: Run) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        run.client.set_terminated(run.run_id, RunStatus.to_string(RunStatus.FAILED))
+        raise
+    run.client.set_terminated(run.run_id, RunStatus.to_string(RunStatus.FINISHED))
+
+
+def ensure_experiment(client: MlflowClient, name: str) -> str:
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    location = setup.default_artifact_location()
+    return client.create_experiment(name, artifact_location=f"{location}/{name}" if location else None)
+
+
+@contextmanager
+def pipeline_run(experiment: str, run_name: str, tags: dict[str, Any]) -> Iterator[Run]:
+    """The parent run of one pipeline run; FAILED if the pipeline raises."""
+    setup.configure()
+    client = MlflowClient()
+    exp_id = ensure_experiment(client, experiment)
+    run = client.create_run(exp_id, run_name=run_name, tags={k: str(v) for k, v in tags.items()})
+    parent = Run(client, run.info.run_id, exp_id)
+    with _terminate_on_exit(parent):
+        yield parent
+
+
+def open_run(run_id: str) -> Run:
+    """A handle on an existing run (e.g. the parent, from inside a stage task)."""
+    setup.configure()
+    client = MlflowClient()
+    return Run(client, run_id, client.get_run(run_id).info.experiment_id)
