@@ -29,7 +29,12 @@ class RawRecord:
 
 
 def list_files(src: SourceConfig) -> list[tuple[str, dict]]:
-    """Every supported file under a source, sorted, with its size and version tag.
+    """Every supported file under a source, sorted, with its size and version tag."""
+    return scan_source(src)[0]
+
+
+def scan_source(src: SourceConfig) -> tuple[list[tuple[str, dict]], list[str]]:
+    """Supported files (sorted, with size and version tag) and the files skipped for their type.
 
     Raises FileNotFoundError naming the source when it matches nothing, so a typo in a recipe is
     a clear error rather than an empty corpus.
@@ -45,16 +50,18 @@ def list_files(src: SourceConfig) -> list[tuple[str, dict]]:
         paths = {path: fs.info(path)}
     else:
         raise FileNotFoundError(f"source {src.name!r}: nothing at {src.uri}")
-    files = []
+    files, ignored = [], []
     for p, info in sorted(paths.items()):
         if p.endswith(SUFFIXES):
             tag = info.get("ETag") or info.get("mtime") or info.get("LastModified") or ""
             files.append((protocol + p, {"size": info.get("size"), "tag": str(tag)}))
+        else:
+            ignored.append(protocol + p)
     if not files:
         raise FileNotFoundError(
             f"source {src.name!r}: no {', '.join(SUFFIXES)} files at {src.uri}"
         )
-    return files
+    return files, ignored
 
 
 def read_file(src: SourceConfig, uri: str) -> Iterator[RawRecord]:

@@ -22,7 +22,7 @@ from infra import storage
 from tasks.artifacts import StageOutput
 from tasks.ingest.clean import InvalidText, normalize
 from tasks.ingest.config import IngestConfig, SourceConfig
-from tasks.ingest.readers import list_files, read_file
+from tasks.ingest.readers import read_file, scan_source
 from tasks.ingest.split import is_validation
 
 STAGE = "ingest"
@@ -51,8 +51,14 @@ class _Accumulator:
 
 
 def source_fingerprint(cfg: IngestConfig) -> dict[str, Any]:
-    """What the input files are now (names, sizes, versions): part of the output's address."""
-    return {src.name: list_files(src) for src in cfg.sources}
+    """What the input files are now (names, sizes, versions): part of the output's address.
+
+    Files of unsupported types are listed under `<source>:ignored` so the stats can name them.
+    """
+    found: dict[str, Any] = {}
+    for src in cfg.sources:
+        found[src.name], found[f"{src.name}:ignored"] = scan_source(src)
+    return found
 
 
 def plan(cfg: IngestConfig, root: str) -> tuple[StageOutput, dict[str, Any]]:
@@ -77,6 +83,8 @@ def run_ingest(cfg: IngestConfig, out: StageOutput, files: dict[str, Any]) -> di
         "splits": {s: len(d) for s, d in acc.docs.items()},
         "bytes_in": acc.bytes_in,
         "bytes_out": acc.bytes_out,
+        # Files under a source that are not of a supported type: named, never silently skipped.
+        "files_ignored": {src.name: files[f"{src.name}:ignored"] for src in cfg.sources if files[f"{src.name}:ignored"]},
     }
     if stats["docs_in"] != stats["kept"] + sum(stats["rejected"].values()):
         raise AssertionError(f"ingest counts do not reconcile: {stats}")

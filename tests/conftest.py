@@ -1,0 +1,30 @@
+"""Shared fixtures. Every test gets its own WERK_HOME; slow tests start real services."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ASSETS = Path(__file__).parent / "assets"
+REPO = Path(__file__).resolve().parents[1]
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
+@pytest.fixture
+def werk_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "werk"
+    home.mkdir()
+    monkeypatch.setenv("WERK_HOME", str(home))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return home
+
+
+@pytest.fixture
+def corpus_dir() -> Path:
+    return ASSETS / "corpus"
