@@ -11,7 +11,9 @@ from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
 from infra import storage
-from tasks.registry.pyfunc import DEFAULT_PARAMS, WerkGenerator
+from tasks.registry.pyfunc import DEFAULT_PARAMS
+
+MODEL_CODE = Path(__file__).with_name("model_code.py")
 
 
 def _requirements() -> list[str]:
@@ -36,7 +38,7 @@ def register_model(
         with mlflow.start_run(run_id=run_id):
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=WerkGenerator(),
+                python_model=str(MODEL_CODE),
                 artifacts=artifacts,
                 signature=signature,
                 pip_requirements=_requirements(),
