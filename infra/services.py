@@ -60,6 +60,13 @@ class Service:
         return self
 
     def healthy(self) -> bool:
+        if self.health_url.startswith("tcp://"):
+            host, _, port = self.health_url.removeprefix("tcp://").partition(":")
+            try:
+                with socket.create_connection((host, int(port)), timeout=2):
+                    return True
+            except OSError:
+                return False
         try:
             with urllib.request.urlopen(self.health_url, timeout=2) as resp:
                 return resp.status < 500
@@ -173,3 +180,16 @@ def _port_below_gap() -> int:
                 except OSError:
                     continue
     raise RuntimeError("no free port pair for SeaweedFS")
+
+
+def ray_head(temp_dir: Path, log_dir: Path, num_cpus: int = 2) -> tuple[Service, str]:
+    """A single-node Ray head on loopback (`ray start --head --block`); returns it and its address."""
+    port = free_port()
+    while 10002 <= port <= 19999:  # Ray refuses a head port inside its worker-port range
+        port = free_port()
+    argv = [venv_bin("ray"), "start", "--head", "--block", f"--port={port}", f"--num-cpus={num_cpus}",
+            f"--temp-dir={temp_dir}", "--include-dashboard=false", f"--node-ip-address={LOOPBACK}",
+            "--disable-usage-stats"]
+    # Without this, Ray replaces the loopback address with the machine's and binds every interface.
+    env = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    return Service("ray-head", argv, f"tcp://{LOOPBACK}:{port}", log_dir / "ray-head.log", env=env), f"{LOOPBACK}:{port}"
