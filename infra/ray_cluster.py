@@ -7,12 +7,11 @@ pipeline starts; the same code attaches to it through RAY_ADDRESS.
 
 from __future__ import annotations
 
-import logging
 import os
 from contextlib import contextmanager
 from typing import Iterator
 
-log = logging.getLogger(__name__)
+from infra.services import free_port
 
 
 @contextmanager
@@ -30,8 +29,10 @@ def ray_session(min_cpus: float = 1) -> Iterator[None]:
         # the number for scheduling.
         num_cpus = max(os.cpu_count() or 1, int(min_cpus + 0.999))
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True,
-                 _node_ip_address="127.0.0.1")
+        # The dashboard serves Ray's state API, which Ray Train uses to watch its controller;
+        # it listens on loopback only.
+        ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1",
+                 dashboard_port=free_port(), log_to_driver=True, _node_ip_address="127.0.0.1")
     try:
         yield
     finally:

@@ -20,6 +20,9 @@ def generate(
     seed: int = 0,
 ) -> str:
     eot = tok.token_to_id(EOT)
+    # Byte-level BPE attaches a space to the word after it; a prompt ending in a bare space would
+    # end in a token the model rarely saw, so the space is left for the model to produce.
+    prompt = prompt.rstrip(" ")
     ids = tok.encode(prompt).ids or [eot]
     gen = torch.Generator().manual_seed(seed)
     out = model.generate(
