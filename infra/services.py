@@ -42,6 +42,7 @@ class Service:
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
     any_http_status_is_healthy: bool = False
+    stop_timeout: float = 20.0
     proc: subprocess.Popen | None = None
 
     @property
@@ -92,10 +93,10 @@ class Service:
         except OSError:
             return ""
 
-    def stop(self, timeout: float = 20.0) -> None:
+    def stop(self, timeout: float | None = None) -> None:
         if not self.proc or self.proc.poll() is not None:
             return
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+        for sig, wait in ((signal.SIGTERM, timeout or self.stop_timeout), (signal.SIGKILL, 10.0)):
             try:
                 os.killpg(self.proc.pid, sig)
             except ProcessLookupError:
@@ -192,4 +193,6 @@ def ray_head(temp_dir: Path, log_dir: Path, num_cpus: int = 2) -> tuple[Service,
             "--disable-usage-stats"]
     # Without this, Ray replaces the loopback address with the machine's and binds every interface.
     env = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-    return Service("ray-head", argv, f"tcp://{LOOPBACK}:{port}", log_dir / "ray-head.log", env=env), f"{LOOPBACK}:{port}"
+    # gcs_server ignores SIGTERM for a long while: give it a few seconds, then SIGKILL the group.
+    head = Service("ray-head", argv, f"tcp://{LOOPBACK}:{port}", log_dir / "ray-head.log", env=env, stop_timeout=5.0)
+    return head, f"{LOOPBACK}:{port}"
