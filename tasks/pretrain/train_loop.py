@@ -87,6 +87,7 @@ def train_loop(config: dict) -> None:
     checkpoint = ray.train.get_checkpoint()
     if checkpoint:
         with checkpoint.as_directory() as ckpt_dir:
-            trainer.fit(module, train_loader, val_loader, ckpt_path=os.path.join(ckpt_dir, CHECKPOINT_FILE))
+            trainer.fit(module, train_loader, val_loader, ckpt_path=os.path.join(ckpt_dir, CHECKPOINT_FILE),
+                        weights_only=True)
     else:
         trainer.fit(module, train_loader, val_loader)
