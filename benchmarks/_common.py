@@ -33,7 +33,7 @@ def timed(fn: Callable[[], int]) -> float:
 
 def report(name: str, unit: str, werk: list[float], baseline: list[float], **extra) -> None:
     value, base = statistics.median(werk), statistics.median(baseline)
-    print(f"{name}: werk {value:,.0f} {unit} (runs {[round(x) for x in werk]}), "
-          f"baseline {base:,.0f} {unit} (runs {[round(x) for x in baseline]})")
+    print(f"{name}: werk {value:,.0f} {unit} (runs {[round(x, 2) for x in werk]}), "
+          f"baseline {base:,.0f} {unit} (runs {[round(x, 2) for x in baseline]})")
     print(json.dumps({"name": name, "value": round(value, 2), "baseline": round(base, 2), "unit": unit,
                       "ratio": round(value / base, 3), **extra}))

@@ -36,6 +36,8 @@ def _prepare_environment() -> Path:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # A local Ray binds loopback only (read when Ray is first imported).
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     return home
 
 
@@ -102,6 +104,47 @@ def run(
             out.flush()
             return
     _print_summary(summary)
+
+
+@app.command()
+def ingest(
+    recipe: Annotated[str, typer.Option("--recipe", "-r", help="Recipe name or path to a YAML file.")] = "demo",
+    sources: Annotated[Optional[list[str]], typer.Option("--source", help="Path, glob or s3:// prefix; replaces the recipe's sources.")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a recipe key: key=value.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one machine-readable summary on stdout.")] = False,
+) -> None:
+    """Run the ingest stage alone: clean, filter, deduplicate, redact PII, split."""
+    from flows.ingest import source_overrides
+    from flows.recipe import RecipeError, load_recipe
+
+    _prepare_environment()
+    overrides = [*(overrides or []), *source_overrides(sources or [])]
+    try:
+        cfg = load_recipe(recipe, overrides)
+    except RecipeError as exc:
+        _fail(str(exc))
+    _check_sources(cfg)
+    with _stdout_to_stderr(as_json) as out:
+        from flows.ingest import ingest_flow
+
+        summary = ingest_flow(recipe=recipe, overrides=overrides)
+        if as_json:
+            out.write(json.dumps(summary, default=str) + "\n")
+            out.flush()
+            return
+    table = Table(title=f"Ingest: {cfg.name}")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for key in ("docs_in", "kept", "bytes_in", "bytes_out"):
+        table.add_row(key, f"{summary[key]:,}")
+    for reason, n in summary["rejected"].items():
+        table.add_row(f"rejected: {reason}", f"{n:,}")
+    for kind, n in summary["redactions"].items():
+        table.add_row(f"redacted: {kind}", f"{n:,}")
+    Console().print(table)
+    for name, uri in summary["outputs"].items():
+        if name != "documents":
+            typer.echo(f"{name}: {uri}")
 
 
 def _print_summary(s: dict[str, Any]) -> None:

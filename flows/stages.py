@@ -37,14 +37,22 @@ def ingest(recipe: Recipe, root: str, parent_id: str) -> dict[str, Any]:
     """Read, clean, deduplicate and split the recipe's sources."""
     from tasks.ingest import stage
 
+    from infra.ray_cluster import mapper, ray_session
+
     out, files = stage.plan(recipe.ingest, root)
     cached = out.is_complete()
-    stats = out.completion()["stats"] if cached else stage.run_ingest(recipe.ingest, out, files)
-    result = _record(parent_id, out, cached, {"stats": stats, "outputs": stage.ingest_outputs(out)},
+    if cached:
+        stats = out.completion()["stats"]
+    else:
+        with ray_session():
+            stats = stage.run_ingest(recipe.ingest, out, files, mapper(recipe.ingest.num_workers))
+    done = out.completion()
+    result = _record(parent_id, out, cached, {"stats": stats, "outputs": stage.ingest_outputs(out), "shards": done["shards"]},
                      [stage.ingest_outputs(out)["stats"], out.path("manifest.parquet")])
     run = open_run(result["run_id"])
     run.log_metrics({"docs_in": stats["docs_in"], "kept": stats["kept"], "bytes_in": stats["bytes_in"],
-                     "bytes_out": stats["bytes_out"], **{f"rejected.{k}": v for k, v in stats["rejected"].items()}})
+                     "bytes_out": stats["bytes_out"], **{f"rejected.{k}": v for k, v in stats["rejected"].items()},
+                     **{f"redactions.{k}": v for k, v in stats["redactions"].items()}})
     create_markdown_artifact(
         key="ingest-stats",
         markdown="## Ingest\n\n```json\n" + json.dumps(stats, indent=2) + "\n```\n",
@@ -60,7 +68,7 @@ def train_tokenizer(recipe: Recipe, root: str, parent_id: str, ingest_result: di
 
     out = train.plan(recipe.tokenizer, root, ingest_result["key"])
     cached = out.is_complete()
-    summary = out.completion()["summary"] if cached else train.run_tokenizer(recipe.tokenizer, out, ingest_result["outputs"]["train"])
+    summary = out.completion()["summary"] if cached else train.run_tokenizer(recipe.tokenizer, out, ingest_result["shards"]["train"])
     tokenizer_uri = out.path("tokenizer.json")
     return _record(parent_id, out, cached, {"summary": summary, "tokenizer": tokenizer_uri}, [tokenizer_uri])
 
@@ -72,9 +80,8 @@ def encode(recipe: Recipe, root: str, parent_id: str, ingest_result: dict[str, A
 
     out = stage.plan(recipe.encode, root, ingest_result["key"], tok_result["key"])
     cached = out.is_complete()
-    outputs = ingest_result["outputs"]
     summary = out.completion()["summary"] if cached else stage.run_encode(
-        recipe.encode, out, {"train": outputs["train"], "val": outputs["val"]}, tok_result["tokenizer"])
+        recipe.encode, out, ingest_result["shards"], tok_result["tokenizer"])
     result = _record(parent_id, out, cached, {"summary": summary}, [])
     open_run(result["run_id"]).log_metrics(
         {f"{split}.{k}": v for split, s in summary["splits"].items() for k, v in s.items() if k != "shards"})

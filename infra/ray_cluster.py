@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from infra.services import free_port
 
 
 @contextmanager
 def ray_session(min_cpus: float = 1) -> Iterator[None]:
+    # Read by Ray when it starts a local instance: keep every Ray server on loopback (otherwise
+    # Ray binds all interfaces and advertises the machine's address).
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
 
     if ray.is_initialized():
@@ -28,7 +31,6 @@ def ray_session(min_cpus: float = 1) -> Iterator[None]:
         # Enough logical CPUs for the requested workers even on a 2-core machine; Ray only uses
         # the number for scheduling.
         num_cpus = max(os.cpu_count() or 1, int(min_cpus + 0.999))
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         # The dashboard serves Ray's state API, which Ray Train uses to watch its controller;
         # it listens on loopback only.
         ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1",
@@ -37,3 +39,34 @@ def ray_session(min_cpus: float = 1) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+def ray_map(fn: Callable, args: list[tuple], max_in_flight: int | None = None) -> list:
+    """`[fn(*a) for a in args]` as Ray tasks (one CPU each), results in input order.
+
+    At most `max_in_flight` tasks run at once (default: the cluster's CPUs), which bounds memory
+    on the driver and the object store however many tasks there are.
+    """
+    import ray
+
+    remote = ray.remote(num_cpus=1, max_retries=2)(fn)
+    limit = max_in_flight or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    results: list = [None] * len(args)
+    pending: dict = {}
+    queue = iter(enumerate(args))
+    for i, a in queue:
+        pending[remote.remote(*a)] = i
+        if len(pending) >= limit:
+            break
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        for ref in done:
+            results[pending.pop(ref)] = ray.get(ref)
+            nxt = next(queue, None)
+            if nxt is not None:
+                pending[remote.remote(*nxt[1])] = nxt[0]
+    return results
+
+
+def mapper(max_in_flight: int | None = None) -> Callable[[Callable, list[tuple]], list]:
+    return lambda fn, args: ray_map(fn, args, max_in_flight)

@@ -18,6 +18,10 @@ def _run(tmp_path, sources, **kw):
     return out, stats
 
 
+def _docs(out, split, column="text"):
+    return [v for uri in stage.split_shards(out, split) for v in pq.read_table(uri).column(column).to_pylist()]
+
+
 def _messy_source(tmp_path):
     d = tmp_path / "in"
     d.mkdir()
@@ -53,7 +57,7 @@ def test_counts_reconcile_and_every_rejection_has_a_reason(tmp_path):
     assert rejected["duplicate_exact"] == 1
     assert rejected["empty"] == 2  # whitespace-only doc and the zero-byte file
     assert rejected["unreadable"] == 1  # the truncated .gz
-    quarantine = pq.read_table(out.path("quarantine.parquet")).to_pylist()
+    quarantine = pq.read_table(out.path("quarantine")).to_pylist()
     assert len(quarantine) == sum(rejected.values())
     assert all(row["reason"] and row["location"] for row in quarantine)
     assert [p.rsplit("/", 1)[-1] for p in stats["files_ignored"]["messy"]] == ["notes.csv"]
@@ -63,8 +67,7 @@ def test_counts_reconcile_and_every_rejection_has_a_reason(tmp_path):
 
 def test_text_is_normalised(tmp_path):
     out, _ = _run(tmp_path, [_messy_source(tmp_path)])
-    texts = pq.read_table(out.path("train.parquet")).column("text").to_pylist()
-    texts += pq.read_table(out.path("val.parquet")).column("text").to_pylist()
+    texts = _docs(out, "train") + _docs(out, "val")
     assert "Café au lait" in texts and all(unicodedata.is_normalized("NFC", t) for t in texts)
     assert "line one\nline two" in texts
     assert "Hello from a text file." in texts  # BOM removed
@@ -79,7 +82,7 @@ def test_manifest_lists_every_kept_doc_with_provenance(tmp_path):
     row = next(m for m in manifest if m["doc_id"] == "messy/a")
     assert row["license"] == "CC0-1.0" and row["language"] == "de"
     assert row["location"].endswith("speeches.jsonl#1")
-    split_docs = {s: set(pq.read_table(out.path(f"{s}.parquet")).column("doc_id").to_pylist()) for s in ("train", "val")}
+    split_docs = {s: set(_docs(out, s, "doc_id")) for s in ("train", "val")}
     assert not split_docs["train"] & split_docs["val"]
     assert split_docs["train"] | split_docs["val"] == {m["doc_id"] for m in manifest}
 
@@ -88,7 +91,7 @@ def test_split_is_deterministic_and_by_content(tmp_path):
     src = _messy_source(tmp_path)
     out1, _ = _run(tmp_path / "a", [src], val_fraction=0.3)
     out2, _ = _run(tmp_path / "b", [src], val_fraction=0.3)
-    read = lambda o: pq.read_table(o.path("val.parquet")).column("doc_id").to_pylist()
+    read = lambda o: _docs(o, "val", "doc_id")
     assert read(out1) == read(out2) and read(out1)
     assert out1.key == out2.key  # same config and inputs: same content address
 
@@ -119,6 +122,12 @@ def test_normalize_rejects_invalid_utf8():
     with pytest.raises(InvalidText, match="invalid_utf8"):
         normalize(b"\xc3\x28")
     assert normalize("  e\u0301  ".encode()) == "\u00e9"
+
+
+def test_normalize_removes_controls_and_tidies_whitespace():
+    assert normalize("a\x07b\x1bc\u0085d") == "abcd"
+    assert normalize("one  \t two   \nthree\u00a0four") == "one two\nthree four"
+    assert normalize("para\n\n\n\n\nnext") == "para\n\nnext"
 
 
 def test_shipped_test_corpus_ingests_cleanly(tmp_path, corpus_dir):

@@ -60,17 +60,16 @@ def test_ingest_and_encode_with_s3_sources_and_root(s3, corpus_dir, tmp_path, mo
     stats = ingest_stage.run_ingest(icfg, ing, files)
     assert stats["docs_in"] == 103 == stats["kept"] + sum(stats["rejected"].values())
     assert stats["files_ignored"]["parlspeech"] == [f"s3://{BUCKET}/raw/parlspeech/ATTRIBUTION"]
-    outputs = ingest_stage.ingest_outputs(ing)
-    for uri in outputs.values():
-        assert storage.exists(uri), uri
+    shards = ing.completion()["shards"]
+    for uri in [*shards["train"], *shards["val"], ingest_stage.ingest_outputs(ing)["manifest"]]:
+        assert uri.startswith("s3://") and storage.exists(uri), uri
 
     tcfg = TokenizerConfig(vocab_size=600)
     tok = tok_stage.plan(tcfg, root, ing.key)
-    tok_stage.run_tokenizer(tcfg, tok, outputs["train"])
+    tok_stage.run_tokenizer(tcfg, tok, shards["train"])
     ecfg = EncodeConfig(shard_tokens=30_000)
     enc = encode_stage.plan(ecfg, root, ing.key, tok.key)
-    summary = encode_stage.run_encode(ecfg, enc, {"train": outputs["train"], "val": outputs["val"]},
-                                      tok.path("tokenizer.json"))
+    summary = encode_stage.run_encode(ecfg, enc, shards, tok.path("tokenizer.json"))
     shards = summary["splits"]["train"]["shards"]
     assert len(shards) >= 2 and all(u.startswith("s3://") for u in shards)
     tokens = sum(len(open_shard(storage.local_copy(u))[1]) for u in shards)

@@ -19,15 +19,14 @@ def _pipeline(tmp_path, corpus_dir, shard_tokens=20_000):
     ], val_fraction=0.1)
     ing, files = ingest_stage.plan(icfg, root)
     ingest_stage.run_ingest(icfg, ing, files)
-    outputs = ingest_stage.ingest_outputs(ing)
+    shards = ing.completion()["shards"]
     tcfg = TokenizerConfig(vocab_size=600)
     tok_out = tok_stage.plan(tcfg, root, ing.key)
-    tok_stage.run_tokenizer(tcfg, tok_out, outputs["train"])
+    tok_stage.run_tokenizer(tcfg, tok_out, shards["train"])
     ecfg = EncodeConfig(shard_tokens=shard_tokens)
     enc_out = encode_stage.plan(ecfg, root, ing.key, tok_out.key)
-    summary = encode_stage.run_encode(ecfg, enc_out, {"train": outputs["train"], "val": outputs["val"]},
-                                      tok_out.path("tokenizer.json"))
-    return outputs, tok_out, enc_out, summary
+    summary = encode_stage.run_encode(ecfg, enc_out, shards, tok_out.path("tokenizer.json"))
+    return shards, tok_out, enc_out, summary
 
 
 def test_tokenizer_roundtrips_multilingual_text(tmp_path, corpus_dir):
@@ -47,7 +46,9 @@ def test_shards_and_index_reconstruct_every_document(tmp_path, corpus_dir):
     shards = {uri.rsplit("/", 1)[-1]: open_shard(uri)[1] for uri in train["shards"] + summary["splits"]["val"]["shards"]}
     assert sum(len(s) for n, s in shards.items() if n.startswith("train")) == train["tokens"]
     index = pq.read_table(enc_out.path("index.parquet")).to_pylist()
-    docs = dict(zip(*[pq.read_table(outputs["train"]).column(c).to_pylist() for c in ("doc_id", "text")]))
+    docs = {}
+    for uri in outputs["train"]:
+        docs.update(zip(*[pq.read_table(uri).column(c).to_pylist() for c in ("doc_id", "text")]))
     rows = [r for r in index if r["split"] == "train"]
     assert len(rows) == len(docs) == train["docs"]
     for row in rows:

@@ -29,7 +29,7 @@ def plan(cfg: EncodeConfig, root: str, ingest_key: str, tokenizer_key: str) -> S
 
 
 def run_encode(
-    cfg: EncodeConfig, out: StageOutput, split_uris: dict[str, str], tokenizer_uri: str
+    cfg: EncodeConfig, out: StageOutput, split_shards: dict[str, list[str]], tokenizer_uri: str
 ) -> dict[str, Any]:
     tok = load_tokenizer(tokenizer_uri)
     vocab_size = tok.get_vocab_size()
@@ -38,8 +38,11 @@ def run_encode(
     index: list[dict] = []
     splits: dict[str, Any] = {}
     for split in SPLITS:
-        fs, path = storage.filesystem(split_uris[split])
-        table = pq.read_table(path, filesystem=fs)
+        tables = []
+        for uri in split_shards[split]:
+            fs, path = storage.filesystem(uri)
+            tables.append(pq.read_table(path, filesystem=fs, columns=["doc_id", "text"]))
+        table = pa.concat_tables(tables) if tables else pa.table({"doc_id": pa.array([], pa.string()), "text": pa.array([], pa.large_string())})
         splits[split] = _encode_split(cfg, out, split, table, tok, eot, dtype, vocab_size, index)
     index_table = pa.Table.from_pylist(
         index,

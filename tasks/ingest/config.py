@@ -1,10 +1,14 @@
-"""Typed configuration of the ingest stage."""
+"""Typed configuration of the ingest stage: sources, cleaning filters, deduplication, PII."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import Field
 
 from tasks.config_base import StageConfig
+
+Format = Literal["auto", "txt", "md", "jsonl", "json", "parquet", "hf_dataset"]
 
 
 class SourceConfig(StageConfig):
@@ -14,11 +18,79 @@ class SourceConfig(StageConfig):
     uri: str = Field(description="Path, glob or s3:// prefix; ${VAR} is expanded.")
     license: str = Field(description="License of the texts; recorded for every document.")
     language: str | None = Field(None, description="Language hint (ISO 639-1), if known.")
-    text_field: str = Field("text", description="JSON field holding the text (.jsonl inputs).")
-    id_field: str | None = Field(None, description="JSON field holding a document id, if any.")
+    format: Format = Field("auto", description="Input format; 'auto' goes by file suffix.")
+    text_field: str = Field("text", description="Field holding the text (JSON, Parquet, HF datasets).")
+    id_field: str | None = Field(None, description="Field holding a document id, if any.")
+    metadata_fields: list[str] = Field(default_factory=list, description="Fields kept as document metadata.")
+
+
+class LengthFilter(StageConfig):
+    enabled: bool = True
+    min_chars: int = Field(1, ge=1)
+    max_chars: int = Field(2_000_000, ge=1)
+
+
+class QualityFilter(StageConfig):
+    """Gopher-style heuristics (Rae et al. 2021), with multilingual stop words."""
+
+    enabled: bool = False
+    min_words: int = 50
+    max_words: int = 100_000
+    min_mean_word_length: float = 3.0
+    max_mean_word_length: float = 10.0
+    max_symbol_word_ratio: float = 0.1
+    max_bullet_line_ratio: float = 0.9
+    max_ellipsis_line_ratio: float = 0.3
+    min_alpha_word_ratio: float = 0.8
+    min_stop_words: int = 2
+    max_duplicate_line_fraction: float = 0.3
+    max_duplicate_line_char_fraction: float = 0.2
+    max_top_ngram_char_fraction: dict[int, float] = Field(default_factory=lambda: {2: 0.20, 3: 0.18, 4: 0.16})
+    max_duplicate_ngram_char_fraction: dict[int, float] = Field(
+        default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
+    )
+
+
+# The EU's official languages that lingua has models for (all but Maltese).
+EU_LANGUAGES = "bg cs da de el en es et fi fr ga hr hu it lt lv nl pl pt ro sk sl sv".split()
+
+
+class LanguageFilter(StageConfig):
+    enabled: bool = False
+    keep: list[str] = Field(default_factory=list, description="ISO 639-1 codes to keep; empty keeps all.")
+    candidates: list[str] = Field(
+        default_factory=lambda: list(EU_LANGUAGES), description="Languages the detector chooses among."
+    )
+    accuracy: Literal["low", "high"] = Field(
+        "low", description="'low': trigram models, ~50 MB, fine for documents; 'high': ~700 MB, better on short text."
+    )
+    min_confidence: float = Field(0.5, ge=0.0, le=1.0)
+    sample_chars: int = Field(2000, ge=50, description="Characters of each document used to identify it.")
+
+
+class DedupConfig(StageConfig):
+    exact: bool = True
+    near: bool = False
+    threshold: float = Field(0.8, gt=0.0, le=1.0, description="Jaccard similarity that makes a near duplicate.")
+    num_perm: int = Field(128, ge=16, le=1024)
+    shingle_words: int = Field(5, ge=1, description="Word n-gram size of the shingles.")
+    seed: int = 1
+
+
+class PiiConfig(StageConfig):
+    enabled: bool = True
+    kinds: list[Literal["email", "iban", "card", "phone", "ip"]] = Field(
+        default_factory=lambda: ["email", "iban", "card", "phone", "ip"]
+    )
 
 
 class IngestConfig(StageConfig):
     sources: list[SourceConfig] = Field(min_length=1)
     val_fraction: float = Field(0.05, gt=0.0, lt=0.5, description="Share of documents held out.")
-    min_chars: int = Field(1, ge=1, description="Shorter documents are rejected as 'too_short'.")
+    length: LengthFilter = LengthFilter()
+    quality: QualityFilter = QualityFilter()
+    language: LanguageFilter = LanguageFilter()
+    dedup: DedupConfig = DedupConfig()
+    pii: PiiConfig = PiiConfig()
+    unit_bytes: int = Field(64 << 20, ge=1, description="Input bytes per Ray task (small files are grouped).")
+    num_workers: int | None = Field(None, ge=1, description="Ray tasks in flight; default: the cluster's CPUs.")

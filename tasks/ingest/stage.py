@@ -1,53 +1,44 @@
-"""The ingest stage: sources in, clean deduplicated documents split into train/val out.
+"""The ingest stage: sources in; clean, filtered, deduplicated, redacted documents out.
+
+Work is spread over Ray tasks (see `process.py`); the driver only makes the corpus-wide
+decisions (exact and near duplicates, duplicate ids, the train/validation split) in canonical
+order, so outputs are byte-identical for any number of workers.
 
 Output (under a content-addressed directory):
-- `train.parquet`, `val.parquet`: `doc_id`, `text`, in input order.
+- `train/part-NNNNN.parquet`, `val/part-NNNNN.parquet`: `doc_id`, `text`; one part per input unit.
 - `manifest.parquet`: one row per kept document: `doc_id`, `sha256` (of the output text), `source`,
-  `location` (file and line), `license`, `language`, `bytes`, `split`.
-- `quarantine.parquet`: one row per rejected record: `location`, `source`, `reason`, `detail`.
-- `stats.json`: `docs_in == kept + sum(rejected.values())`, per reason and per source.
+  `location` (file and line/row), `license`, `language`, `language_confidence`, `bytes`, `filters`
+  passed, `pii_<kind>` redaction counts, `metadata`, `split`, and `shard` + `row`: where it is.
+- `quarantine/part-NNNNN.parquet`: every rejected record with `reason`, `detail` and its text.
+- `stats.json`: `docs_in == kept + sum(rejected.values())`, per reason, per source, redactions.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from infra import storage
 from tasks.artifacts import StageOutput
-from tasks.ingest.clean import InvalidText, normalize
-from tasks.ingest.config import IngestConfig, SourceConfig
-from tasks.ingest.readers import read_file, scan_source
+from tasks.ingest.config import IngestConfig
+from tasks.ingest.dedup import NearDuplicates
+from tasks.ingest.process import CANDIDATE_SCHEMA, ScanResult, scan_unit, write_unit
+from tasks.ingest.readers import scan_source
 from tasks.ingest.split import is_validation
+from tasks.ingest.units import plan_units
 
 STAGE = "ingest"
-VERSION = 1
+VERSION = 2
+
+Mapper = Callable[[Callable, list[tuple]], list[Any]]
 
 
-@dataclass
-class _Accumulator:
-    docs: dict[str, list] = field(default_factory=lambda: {"train": [], "val": []})
-    manifest: list[dict] = field(default_factory=list)
-    quarantine: list[dict] = field(default_factory=list)
-    seen: set[str] = field(default_factory=set)
-    ids: set[str] = field(default_factory=set)
-    rejected: Counter = field(default_factory=Counter)
-    per_source: dict[str, Counter] = field(default_factory=dict)
-    docs_in: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-
-    def reject(self, source: str, location: str, reason: str, detail: str = "") -> None:
-        self.rejected[reason] += 1
-        self.per_source[source]["rejected"] += 1
-        self.quarantine.append(
-            {"location": location, "source": source, "reason": reason, "detail": detail[:500]}
-        )
+def local_map(fn: Callable, args: list[tuple]) -> list[Any]:
+    """Run `fn(*a)` for each `a` in this process, in order (tests, tiny inputs)."""
+    return [fn(*a) for a in args]
 
 
 def source_fingerprint(cfg: IngestConfig) -> dict[str, Any]:
@@ -63,127 +54,118 @@ def source_fingerprint(cfg: IngestConfig) -> dict[str, Any]:
 
 def plan(cfg: IngestConfig, root: str) -> tuple[StageOutput, dict[str, Any]]:
     files = source_fingerprint(cfg)
-    return StageOutput.at(root, STAGE, VERSION, cfg, {"files": files}), files
-
-
-def run_ingest(cfg: IngestConfig, out: StageOutput, files: dict[str, Any]) -> dict[str, Any]:
-    """Read every source, clean, deduplicate, split, write, then publish. Returns the stats."""
-    acc = _Accumulator()
-    for src in cfg.sources:
-        acc.per_source[src.name] = Counter()
-        for uri, _info in files[src.name]:
-            _ingest_file(cfg, src, uri, acc)
-    _ensure_validation(acc)
-    _write(out, acc)
-    stats = {
-        "docs_in": acc.docs_in,
-        "kept": len(acc.manifest),
-        "rejected": dict(sorted(acc.rejected.items())),
-        "by_source": {k: dict(v) for k, v in acc.per_source.items()},
-        "splits": {s: len(d) for s, d in acc.docs.items()},
-        "bytes_in": acc.bytes_in,
-        "bytes_out": acc.bytes_out,
-        # Files under a source that are not of a supported type: named, never silently skipped.
-        "files_ignored": {src.name: files[f"{src.name}:ignored"] for src in cfg.sources if files[f"{src.name}:ignored"]},
-    }
-    if stats["docs_in"] != stats["kept"] + sum(stats["rejected"].values()):
-        raise AssertionError(f"ingest counts do not reconcile: {stats}")
-    storage.write_json(out.path("stats.json"), stats)
-    out.publish({"stats": stats, "outputs": ingest_outputs(out)})
-    return stats
+    # Worker count is not part of the address: it does not change the output.
+    identity = cfg.model_dump(mode="json", exclude={"num_workers"})
+    return StageOutput.at(root, STAGE, VERSION, identity, {"files": files}), files
 
 
 def ingest_outputs(out: StageOutput) -> dict[str, str]:
     return {
-        name: out.path(f"{name}.parquet") for name in ("train", "val", "manifest", "quarantine")
-    } | {"stats": out.path("stats.json")}
+        "train": out.path("train"), "val": out.path("val"), "manifest": out.path("manifest.parquet"),
+        "quarantine": out.path("quarantine"), "stats": out.path("stats.json"),
+    }
 
 
-def _ingest_file(cfg: IngestConfig, src: SourceConfig, uri: str, acc: _Accumulator) -> None:
-    for rec in read_file(src, uri):
-        acc.docs_in += 1
-        acc.per_source[src.name]["docs_in"] += 1
-        if rec.error:
-            acc.reject(src.name, rec.location, rec.error, rec.detail)
-            continue
-        acc.bytes_in += len(rec.raw)
-        try:
-            text = normalize(rec.raw)
-        except InvalidText as exc:
-            acc.reject(src.name, rec.location, str(exc))
-            continue
-        if not text:
-            acc.reject(src.name, rec.location, "empty")
-            continue
-        if len(text) < cfg.min_chars:
-            acc.reject(src.name, rec.location, "too_short", f"{len(text)} < {cfg.min_chars} chars")
-            continue
-        encoded = text.encode("utf-8")
-        sha = hashlib.sha256(encoded).hexdigest()
-        if sha in acc.seen:
-            acc.reject(src.name, rec.location, "duplicate_exact", sha)
-            continue
-        doc_id = f"{src.name}/{rec.external_id or sha[:16]}"
-        if doc_id in acc.ids:
-            acc.reject(src.name, rec.location, "duplicate_id", doc_id)
-            continue
-        acc.seen.add(sha)
-        acc.ids.add(doc_id)
-        split = "val" if is_validation(sha, cfg.val_fraction) else "train"
-        acc.docs[split].append((doc_id, text))
-        acc.manifest.append(
-            {
-                "doc_id": doc_id,
-                "sha256": sha,
-                "source": src.name,
-                "location": rec.location,
-                "license": src.license,
-                "language": src.language,
-                "bytes": len(encoded),
-                "split": split,
-            }
-        )
-        acc.bytes_out += len(encoded)
-        acc.per_source[src.name]["kept"] += 1
+def _decide(cfg: IngestConfig, scans: list[ScanResult]) -> tuple[list[list[tuple[str, str]]], Counter]:
+    """Corpus-wide verdicts per unit and candidate, walking units and records in canonical order."""
+    seen_sha: dict[str, str] = {}
+    seen_ids: set[str] = set()
+    near = NearDuplicates(cfg.dedup) if cfg.dedup.near else None
+    rejected: Counter = Counter()
+    verdicts: list[list[tuple[str, str]]] = []
+    kept: list[tuple[int, int, str]] = []  # (unit, position, sha) of kept candidates
+    index = 0
+    for scan in scans:
+        unit_verdicts: list[tuple[str, str]] = []
+        for pos, (doc_id, sha) in enumerate(zip(scan.doc_ids, scan.sha256)):
+            verdict: tuple[str, str] | None = None
+            if cfg.dedup.exact and sha in seen_sha:
+                verdict = ("duplicate_exact", f"same text as {seen_sha[sha]}")
+            elif doc_id in seen_ids:
+                verdict = ("duplicate_id", doc_id)
+            elif near is not None:
+                match = near.check(index, scan.signatures[pos])
+                if match is not None:
+                    verdict = ("duplicate_near", f"near duplicate of document #{match}")
+            index += 1
+            if verdict:
+                rejected[verdict[0]] += 1
+                unit_verdicts.append(verdict)
+                continue
+            seen_sha.setdefault(sha, doc_id)
+            seen_ids.add(doc_id)
+            split = "val" if is_validation(sha, cfg.val_fraction) else "train"
+            unit_verdicts.append((split, ""))
+            kept.append((len(verdicts), pos, sha))
+        verdicts.append(unit_verdicts)
+    # A tiny corpus may hash no document into validation: hold out the lowest-hash one.
+    if len(kept) >= 2 and not any(verdicts[u][p][0] == "val" for u, p, _ in kept):
+        u, p, _ = min(kept, key=lambda k: k[2])
+        verdicts[u][p] = ("val", "")
+    return verdicts, rejected
 
 
-def _ensure_validation(acc: _Accumulator) -> None:
-    """A tiny corpus may hash no document into validation; move the lowest-hash one there."""
-    if acc.docs["val"] or len(acc.docs["train"]) < 2:
-        return
-    row = min(acc.manifest, key=lambda r: r["sha256"])
-    idx = next(i for i, (d, _) in enumerate(acc.docs["train"]) if d == row["doc_id"])
-    acc.docs["val"].append(acc.docs["train"].pop(idx))
-    row["split"] = "val"
+def run_ingest(
+    cfg: IngestConfig, out: StageOutput, files: dict[str, Any], mapper: Mapper = local_map
+) -> dict[str, Any]:
+    """Scan every unit, decide duplicates and split, write shards, manifest and stats, publish."""
+    units = plan_units(cfg, {s.name: files[s.name] for s in cfg.sources})
+    work = out.path("_work")
+    scans: list[ScanResult] = mapper(scan_unit, [(cfg, u, work) for u in units])
+    verdicts, dedup_rejected = _decide(cfg, scans)
+    written = mapper(write_unit, [(u.index, work, out.uri, v) for u, v in zip(units, verdicts)])
+
+    manifest = [row for w in written for row in w["manifest"]]
+    manifest_schema = pa.schema([f for f in CANDIDATE_SCHEMA if f.name != "text"] +
+                                [pa.field("split", pa.string()), pa.field("shard", pa.string()), pa.field("row", pa.int64())])
+    with storage.open_write(out.path("manifest.parquet")) as fh:
+        pq.write_table(pa.Table.from_pylist(manifest, schema=manifest_schema), fh, compression="zstd")
+
+    rejected = sum((s.rejected for s in scans), Counter()) + dedup_rejected
+    by_source: dict[str, Counter] = {s.name: Counter() for s in cfg.sources}
+    for unit, scan in zip(units, scans):
+        c = by_source[unit.source.name]
+        c["docs_in"] += scan.docs_in
+        c["rejected"] += sum(scan.rejected.values()) + sum(1 for v in verdicts[unit.index] if v[0] not in ("train", "val"))
+    for row in manifest:
+        by_source[row["source"]]["kept"] += 1
+    stats = {
+        "docs_in": sum(s.docs_in for s in scans),
+        "kept": len(manifest),
+        "rejected": dict(sorted(rejected.items())),
+        "redactions": dict(sorted(sum((s.redactions for s in scans), Counter()).items())),
+        "by_source": {k: dict(v) for k, v in by_source.items()},
+        "splits": {s: sum(1 for r in manifest if r["split"] == s) for s in ("train", "val")},
+        "bytes_in": sum(s.bytes_in for s in scans),
+        "bytes_out": sum(w["bytes_out"] for w in written),
+        # Files under a source that are not of a supported type: named, never silently skipped.
+        "files_ignored": {s.name: files[f"{s.name}:ignored"] for s in cfg.sources if files[f"{s.name}:ignored"]},
+        "units": len(units),
+    }
+    if stats["docs_in"] != stats["kept"] + sum(stats["rejected"].values()):
+        raise AssertionError(f"ingest counts do not reconcile: {stats}")
+    shards = {split: [out.path(w["shards"][split]) for w in written if split in w["shards"]] for split in ("train", "val")}
+    storage.write_json(out.path("stats.json"), stats)
+    out.publish({"stats": stats, "outputs": ingest_outputs(out), "shards": shards})
+    _remove_work(work)
+    return stats
 
 
-def _write_table(uri: str, table: pa.Table) -> None:
-    with storage.open_write(uri) as fh:
-        pq.write_table(table, fh, compression="zstd")
+def _remove_work(work: str) -> None:
+    fs, path = storage.filesystem(work)
+    try:
+        fs.rm(path, recursive=True)
+    except FileNotFoundError:
+        pass
 
 
-def _write(out: StageOutput, acc: _Accumulator) -> None:
-    for split, docs in acc.docs.items():
-        table = pa.table(
-            {"doc_id": [d for d, _ in docs], "text": [t for _, t in docs]},
-            schema=pa.schema([("doc_id", pa.string()), ("text", pa.large_string())]),
-        )
-        _write_table(out.path(f"{split}.parquet"), table)
-    manifest_schema = pa.schema(
-        [("doc_id", pa.string()), ("sha256", pa.string()), ("source", pa.string()),
-         ("location", pa.string()), ("license", pa.string()), ("language", pa.string()),
-         ("bytes", pa.int64()), ("split", pa.string())]
-    )
-    _write_table(out.path("manifest.parquet"), pa.Table.from_pylist(acc.manifest, schema=manifest_schema))
-    quarantine_schema = pa.schema(
-        [("location", pa.string()), ("source", pa.string()), ("reason", pa.string()), ("detail", pa.string())]
-    )
-    _write_table(
-        out.path("quarantine.parquet"), pa.Table.from_pylist(acc.quarantine, schema=quarantine_schema)
-    )
+def split_shards(out: StageOutput, split: str) -> list[str]:
+    """URIs of a published ingest output's document shards for one split, in canonical order."""
+    return out.completion()["shards"][split]
 
 
-def read_texts(uri: str) -> list[str]:
-    """The `text` column of a split written by this stage."""
-    fs, path = storage.filesystem(uri)
-    return pq.read_table(path, filesystem=fs, columns=["text"]).column("text").to_pylist()
+def read_texts(uris: str | Iterable[str]) -> Iterable[str]:
+    """Texts of document shards written by this stage, in order, one shard in memory at a time."""
+    for uri in [uris] if isinstance(uris, str) else uris:
+        fs, path = storage.filesystem(uri)
+        yield from pq.read_table(path, filesystem=fs, columns=["text"]).column("text").to_pylist()

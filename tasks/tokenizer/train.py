@@ -52,8 +52,8 @@ def plan(cfg: TokenizerConfig, root: str, ingest_key: str) -> StageOutput:
     return StageOutput.at(root, STAGE, VERSION, cfg, {"ingest": ingest_key})
 
 
-def run_tokenizer(cfg: TokenizerConfig, out: StageOutput, train_uri: str) -> dict:
-    tok = build_tokenizer(cfg, read_texts(train_uri))
+def run_tokenizer(cfg: TokenizerConfig, out: StageOutput, train_shards: list[str]) -> dict:
+    tok = build_tokenizer(cfg, read_texts(train_shards))
     with storage.open_write(out.path("tokenizer.json"), "w") as fh:
         fh.write(tok.to_str())
     summary = {"vocab_size": tok.get_vocab_size(), "eot_id": tok.token_to_id(EOT)}

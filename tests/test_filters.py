@@ -1,0 +1,60 @@
+import pytest
+
+from tasks.ingest.config import LanguageFilter, QualityFilter
+from tasks.ingest.filters.language import identify, language_issue
+from tasks.ingest.filters.quality import quality_issue
+
+PROSE = (
+    "The committee met on Tuesday to discuss the budget for the coming year. Members agreed that "
+    "the funds for schools and hospitals should be increased, and that the council would publish "
+    "a full report before the end of the month. Several speakers pointed out that the town has "
+    "grown quickly and that roads, bridges and public transport need attention as well. The chair "
+    "thanked everyone for their work and closed the meeting with a short note on the next steps."
+)
+GERMAN = (
+    "Der Ausschuss hat am Dienstag über den Haushalt für das kommende Jahr beraten. Die Mitglieder "
+    "waren sich einig, dass die Mittel für Schulen und Krankenhäuser erhöht werden sollen und dass der "
+    "Rat vor Ende des Monats einen vollständigen Bericht veröffentlichen wird. Mehrere Redner wiesen "
+    "darauf hin, dass die Stadt schnell gewachsen ist und auch Straßen und Brücken Aufmerksamkeit brauchen."
+)
+
+
+def test_good_prose_passes_in_several_languages():
+    cfg = QualityFilter(enabled=True)
+    assert quality_issue(PROSE, cfg) is None
+    assert quality_issue(GERMAN, cfg) is None
+
+
+@pytest.mark.parametrize("text, rule", [
+    ("Too short to be a document.", "quality:too_few_words"),
+    ("a b c d e f g h i j " * 10, "quality:mean_word_length"),
+    ("#hashtag #more #tags " * 20 + PROSE, "quality:symbol_ratio"),
+    ("\n".join(f"- item number {i} on the list of things" for i in range(60)), "quality:bullet_lines"),
+    ("\n".join(f"and then the story went on and on for quite a while in the town {i}..." for i in range(60)), "quality:ellipsis_lines"),
+    ("1234 5678 9012 3456 7890 " * 20 + "the and of to", "quality:alpha_words"),
+    ("lorem ipsum dolor sit amet consectetur adipiscing elit sed eiusmod " * 8, "quality:stop_words"),
+    ("\n".join(["Click here to subscribe to the newsletter and the offers"] * 20 + [PROSE]), "quality:duplicate_lines"),
+    (PROSE + " " + " ".join(["the budget for the coming year"] * 30), "quality:top_2gram"),
+])
+def test_each_quality_rule_rejects_its_case(text, rule):
+    assert quality_issue(text, QualityFilter(enabled=True)) == rule
+
+
+def test_duplicate_ngrams_rule():
+    text = PROSE + " " + " ".join(f"{PROSE.split('.')[0]} number {i}." for i in range(4))
+    assert quality_issue(text, QualityFilter(enabled=True)).startswith(("quality:duplicate_", "quality:top_"))
+
+
+def test_thresholds_come_from_config():
+    assert quality_issue(PROSE, QualityFilter(enabled=True, min_words=500)) == "quality:too_few_words"
+
+
+def test_language_identification_and_keep_list():
+    cfg = LanguageFilter(enabled=True, keep=["en", "de"])
+    assert identify(PROSE, cfg)[0] == "en"
+    lang, conf = identify(GERMAN, cfg)
+    assert lang == "de" and conf > 0.5 and language_issue(lang, conf, cfg) is None
+    spanish = "Señorías, el Gobierno presentará mañana el proyecto de ley de presupuestos para el próximo año."
+    lang, conf = identify(spanish, cfg)
+    assert lang == "es" and language_issue(lang, conf, cfg) == "language:not_kept:es"
+    assert language_issue(*identify("1234 5678 !!! ###", cfg), cfg) == "language:uncertain"

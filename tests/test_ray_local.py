@@ -1,0 +1,32 @@
+"""The local Ray that Werk starts listens on loopback only, and its task map keeps input order."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import psutil
+import pytest
+
+from infra.ray_cluster import ray_map, ray_session
+from tasks.ingest.split import is_validation
+
+pytestmark = pytest.mark.slow
+
+
+def _loopback(ip: str) -> bool:
+    addr = ipaddress.ip_address(ip)
+    mapped = getattr(addr, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return (mapped or addr).is_loopback
+
+
+def test_local_ray_binds_loopback_and_maps_in_order():
+    with ray_session(min_cpus=2):
+        # A function importable on the workers (Werk's own); results must come back in input order.
+        assert ray_map(is_validation, [(f"{i:x}" * 16, 0.5) for i in range(16)], max_in_flight=2) == [
+            is_validation(f"{i:x}" * 16, 0.5) for i in range(16)]
+        ours = {p.pid for p in psutil.Process().children(recursive=True)}
+        listening = [c for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.pid in ours]
+        assert listening, "expected Ray's servers among this process's children"
+        exposed = [(c.laddr.ip, c.laddr.port, psutil.Process(c.pid).name()) for c in listening
+                   if not _loopback(c.laddr.ip)]
+        assert not exposed, f"listening beyond loopback: {exposed}"
