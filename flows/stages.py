@@ -7,7 +7,6 @@ The work itself is done by pure functions in `tasks/`; these wrappers add orches
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from prefect import task
@@ -53,11 +52,11 @@ def ingest(recipe: Recipe, root: str, parent_id: str) -> dict[str, Any]:
     run.log_metrics({"docs_in": stats["docs_in"], "kept": stats["kept"], "bytes_in": stats["bytes_in"],
                      "bytes_out": stats["bytes_out"], **{f"rejected.{k}": v for k, v in stats["rejected"].items()},
                      **{f"redactions.{k}": v for k, v in stats["redactions"].items()}})
-    create_markdown_artifact(
-        key="ingest-stats",
-        markdown="## Ingest\n\n```json\n" + json.dumps(stats, indent=2) + "\n```\n",
-        description=f"Ingest stats for {recipe.name}",
-    )
+    from tasks.ingest.report import markdown
+
+    report = markdown(stats, f"Ingest: {recipe.name}")
+    run.log_text(report, "manifest/stats.md")
+    create_markdown_artifact(key="ingest-stats", markdown=report, description=f"Ingest stats for {recipe.name}")
     return result
 
 

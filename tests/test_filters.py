@@ -34,6 +34,7 @@ def test_good_prose_passes_in_several_languages():
     ("1234 5678 9012 3456 7890 " * 20 + "the and of to", "quality:alpha_words"),
     ("lorem ipsum dolor sit amet consectetur adipiscing elit sed eiusmod " * 8, "quality:stop_words"),
     ("\n".join(["Click here to subscribe to the newsletter and the offers"] * 20 + [PROSE]), "quality:duplicate_lines"),
+    ("\n\n".join(["Click here to subscribe to the newsletter and the offers"] * 20 + [PROSE]), "quality:duplicate_paragraphs"),
     (PROSE + " " + " ".join(["the budget for the coming year"] * 30), "quality:top_2gram"),
 ])
 def test_each_quality_rule_rejects_its_case(text, rule):

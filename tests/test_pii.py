@@ -21,6 +21,7 @@ from tasks.ingest.pii.redact import redact
     ("Bel 020-123 4567", "phone", "<PHONE>"),
     ("Appelez le 01 23 45 67 89.", "phone", "<PHONE>"),
     ("Tel. (089) 12345678", "phone", "<PHONE>"),
+    ("Telefon 030/1234567", "phone", "<PHONE>"),
     ("server 8.8.8.8 answered", "ip", "<IP>"),
     ("via 2001:4860:4860::8888 too", "ip", "<IP>"),
 ])
@@ -43,6 +44,7 @@ def test_each_kind_is_found_and_replaced(text, kind, placeholder):
     "a price of 1 234 567 euros and 12,345.67 dollars",
     "user@localhost is not a public address",
     "order 12345678 shipped",
+    "número de expediente 062/000198, con el siguiente orden",
 ])
 def test_near_misses_are_left_alone(text):
     out = redact(text)

@@ -87,3 +87,41 @@ def test_incomplete_output_is_not_trusted(s3):
     assert not out.is_complete()
     out.publish({"ok": True})
     assert out.is_complete() and out.completion()["ok"] is True
+
+
+def test_ingest_reads_a_mixed_format_s3_prefix(s3, tmp_path):
+    import gzip
+    import io
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import zstandard
+
+    from tasks.ingest import stage as ingest_stage
+    from tasks.ingest.config import IngestConfig, SourceConfig
+
+    prefix = f"s3://{BUCKET}/mixed"
+    line = lambda i: (json.dumps({"text": f"document {i} mail me at person{i}@example.org", "id": f"d{i}"}) + "\n").encode()
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"text": ["parquet row"], "id": ["p1"]}), buf)
+    objects = {
+        "a.txt": b"a text file", "b.md": b"# markdown", "c.jsonl": line(1) + b"{broken\n",
+        "d.jsonl.gz": gzip.compress(line(2)), "e.jsonl.zst": zstandard.ZstdCompressor().compress(line(3)),
+        "f.json": json.dumps([{"text": "json doc", "id": "j1"}]).encode(), "g.parquet": buf.getvalue(),
+        "notes.csv": b"a,b\n",
+    }
+    fs, _ = storage.filesystem(prefix)
+    for name, data in objects.items():
+        with storage.open_write(f"{prefix}/{name}") as fh:
+            fh.write(data)
+    cfg = IngestConfig(sources=[SourceConfig(name="mixed", uri=prefix, license="CC0-1.0", id_field="id")])
+    out, files = ingest_stage.plan(cfg, f"s3://{BUCKET}/store")
+    stats = ingest_stage.run_ingest(cfg, out, files)
+    assert len(files["mixed"]) == 7, files["mixed"]
+    assert stats["docs_in"] == 8 and stats["kept"] == 7 and stats["rejected"] == {"malformed_json": 1}
+    assert stats["redactions"] == {"email": 3}
+    assert stats["files_ignored"] == {"mixed": [f"{prefix}/notes.csv"]}
+    texts = [t for uri in ingest_stage.split_shards(out, "train") + ingest_stage.split_shards(out, "val")
+             for t in pq.read_table(uri.removeprefix("s3://"), filesystem=fs).column("text").to_pylist()]
+    assert "document 1 mail me at <EMAIL>" in texts and "parquet row" in texts and "json doc" in texts

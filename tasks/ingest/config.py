@@ -45,6 +45,8 @@ class QualityFilter(StageConfig):
     min_stop_words: int = 2
     max_duplicate_line_fraction: float = 0.3
     max_duplicate_line_char_fraction: float = 0.2
+    max_duplicate_paragraph_fraction: float = 0.3
+    max_duplicate_paragraph_char_fraction: float = 0.2
     max_top_ngram_char_fraction: dict[int, float] = Field(default_factory=lambda: {2: 0.20, 3: 0.18, 4: 0.16})
     max_duplicate_ngram_char_fraction: dict[int, float] = Field(
         default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}

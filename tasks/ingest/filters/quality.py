@@ -2,7 +2,8 @@
 
 Rules and default thresholds follow Rae et al. (2021), "Scaling Language Models", appendix A:
 word count and mean word length bounds, symbol-to-word ratio, bullet and ellipsis lines,
-alphabetic words, stop words, and repetition (duplicate lines, top n-grams, duplicate n-grams).
+alphabetic words, stop words, and repetition (duplicate paragraphs and lines, top n-grams,
+duplicate n-grams).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ _BULLETS = ("•", "●", "○", "▪", "-", "*", "·", "‣", "⁃")
 _ELLIPSES = ("...", "…")
 
 
-def _dup_line_fractions(lines: list[str]) -> tuple[float, float]:
+def _dup_fractions(lines: list[str]) -> tuple[float, float]:
+    """Share of duplicate items, and share of characters in them (lines or paragraphs)."""
     lines = [ln for ln in lines if ln.strip()]
     if not lines:
         return 0.0, 0.0
@@ -81,9 +83,16 @@ def quality_issue(text: str, cfg: QualityFilter) -> str | None:
     if sum(any(c.isalpha() for c in t) for t in tokens) / max(1, len(tokens)) < cfg.min_alpha_word_ratio:
         return "quality:alpha_words"
     lowered = [w.lower() for w in words]
-    if sum(1 for w in lowered if w in ALL_STOP_WORDS) < cfg.min_stop_words:
+    # Distinct stop words, as in Gopher ("at least two of the following words").
+    if len(ALL_STOP_WORDS.intersection(lowered)) < cfg.min_stop_words:
         return "quality:stop_words"
-    dup_lines, dup_line_chars = _dup_line_fractions(lines)
+    paragraphs = [p.strip() for p in re.split(r"\n{2,}", text)]
+    dup_paras, dup_para_chars = _dup_fractions(paragraphs)
+    if dup_paras > cfg.max_duplicate_paragraph_fraction:
+        return "quality:duplicate_paragraphs"
+    if dup_para_chars > cfg.max_duplicate_paragraph_char_fraction:
+        return "quality:duplicate_paragraph_chars"
+    dup_lines, dup_line_chars = _dup_fractions(lines)
     if dup_lines > cfg.max_duplicate_line_fraction:
         return "quality:duplicate_lines"
     if dup_line_chars > cfg.max_duplicate_line_char_fraction:

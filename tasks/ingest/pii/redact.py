@@ -50,6 +50,9 @@ def _phone(match: re.Match, text: str) -> bool:
         return 8 <= len(digits) <= 15  # E.164: at most 15 digits
     if not 9 <= len(digits) <= 12:
         return False
+    # "030/1234567": a subscriber number never starts with 0, a file number ("062/000198") may.
+    if "/" in candidate and candidate.split("/", 1)[1].lstrip(" ").startswith("0"):
+        return False
     if ISBN_HINT.search(text[max(0, match.start() - 12) : match.start()]) or (
         "-" in candidate and _isbn(digits)
     ):
