@@ -116,3 +116,14 @@ def test_unreadable_source_is_a_clear_error(tmp_path):
     src = SourceConfig(name="nowhere", uri=str(tmp_path / "missing" / "*.jsonl"), license="x")
     with pytest.raises(FileNotFoundError, match="nowhere"):
         stage.plan(IngestConfig(sources=[src]), str(tmp_path))
+
+
+def test_length_bounds_and_language_hint(tmp_path):
+    d = tmp_path / "len"
+    d.mkdir()
+    (d / "a.jsonl").write_text("\n".join(json.dumps({"text": t}) for t in ["hi", "a reasonable sentence", "x" * 500]) + "\n")
+    src = SourceConfig(name="len", uri=str(d), license="x", language="en")
+    out, stats, manifest = _run(tmp_path, src, length={"min_chars": 5, "max_chars": 100})
+    assert stats["rejected"] == {"too_short": 1, "too_long": 1}
+    (row,) = manifest
+    assert row["language"] == "en" and row["filters"] == "length"

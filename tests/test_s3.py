@@ -125,3 +125,20 @@ def test_ingest_reads_a_mixed_format_s3_prefix(s3, tmp_path):
     texts = [t for uri in ingest_stage.split_shards(out, "train") + ingest_stage.split_shards(out, "val")
              for t in pq.read_table(uri.removeprefix("s3://"), filesystem=fs).column("text").to_pylist()]
     assert "document 1 mail me at <EMAIL>" in texts and "parquet row" in texts and "json doc" in texts
+
+
+def test_source_with_bad_credentials_is_a_clear_error(s3, monkeypatch):
+    from tasks.ingest import stage as ingest_stage
+    from tasks.ingest.config import IngestConfig, SourceConfig
+
+    import s3fs
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
+    s3fs.S3FileSystem.clear_instance_cache()  # clients are cached per process with their keys
+    cfg = IngestConfig(sources=[SourceConfig(name="locked", uri=f"s3://{BUCKET}/raw", license="x")])
+    try:
+        with pytest.raises(FileNotFoundError, match="locked"):
+            ingest_stage.plan(cfg, f"s3://{BUCKET}/store")
+    finally:
+        monkeypatch.undo()
+        s3fs.S3FileSystem.clear_instance_cache()
