@@ -126,4 +126,4 @@ def test_length_bounds_and_language_hint(tmp_path):
     out, stats, manifest = _run(tmp_path, src, length={"min_chars": 5, "max_chars": 100})
     assert stats["rejected"] == {"too_short": 1, "too_long": 1}
     (row,) = manifest
-    assert row["language"] == "en" and row["filters"] == "length"
+    assert row["language"] == row["language_hint"] == "en" and row["filters"] == "length"

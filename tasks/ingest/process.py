@@ -32,7 +32,7 @@ from tasks.ingest.units import Unit
 
 CANDIDATE_SCHEMA = pa.schema([
     ("doc_id", pa.string()), ("text", pa.large_string()), ("sha256", pa.string()), ("source", pa.string()),
-    ("location", pa.string()), ("license", pa.string()), ("language", pa.string()),
+    ("location", pa.string()), ("license", pa.string()), ("language_hint", pa.string()), ("language", pa.string()),
     ("language_confidence", pa.float32()), ("bytes", pa.int64()), ("filters", pa.string()),
     *[(f"pii_{k}", pa.int32()) for k in KINDS], ("metadata", pa.string()),
 ])
@@ -131,7 +131,7 @@ def scan_unit(cfg: IngestConfig, unit: Unit, work_uri: str) -> ScanResult:
                 sigs.append(signature(text, cfg.dedup))
             candidates.append({
                 "doc_id": doc_id, "text": text, "sha256": sha, "source": src.name, "location": rec.location,
-                "license": src.license, "language": language, "language_confidence": confidence,
+                "license": src.license, "language_hint": src.language, "language": language, "language_confidence": confidence,
                 "bytes": len(encoded), "filters": ",".join(passed),
                 **{f"pii_{k}": counts.get(k, 0) for k in KINDS},
                 "metadata": json.dumps(rec.metadata, ensure_ascii=False, sort_keys=True, default=str) if rec.metadata else None,
