@@ -1,5 +1,5 @@
-"""Training-batch assembly: Werk's vectorised gather from memory-mapped shards against reading one
-row at a time (one Python slice per sequence), at the demo's batch shape. Same rows, checked.
+"""Training-batch assembly: Werk's vectorised gather of samples from memory-mapped shards against
+reading one row at a time (one Python slice per sequence), at the demo's batch shape. Same rows, checked.
 
     python benchmarks/loader.py [--quick]
 """
@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import alternate, report, timed  # noqa: E402
 
 from tasks.encode.shard_format import write_shard  # noqa: E402
-from tasks.pretrain.data import TokenWindows  # noqa: E402
+from tasks.pretrain.data import TokenSamples  # noqa: E402
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
         buf = io.BytesIO()
         write_shard(buf, np.random.default_rng(0).integers(0, 50000, 20_000_000), 1, 50257)
         path.write_bytes(buf.getvalue())
-        ds = TokenWindows([path], block)
+        ds = TokenSamples([path], block)
         rng = np.random.default_rng(1)
         starts = [rng.integers(0, len(ds), batch) for _ in range(batches)]
         tokens = ds.shards[0]
@@ -46,12 +46,12 @@ def main() -> None:
 
         def baseline() -> int:
             for s in starts:
-                rows = torch.stack([torch.from_numpy(tokens[p : p + block + 1].astype(np.int64)) for p in s])
+                rows = torch.stack([torch.from_numpy(tokens[p * block : p * block + block + 1].astype(np.int64)) for p in s])
                 rows[:, :-1], rows[:, 1:]
             return batches
 
         x, _ = ds[starts[0]]
-        ref = torch.stack([torch.from_numpy(tokens[p : p + block].astype(np.int64)) for p in starts[0]])
+        ref = torch.stack([torch.from_numpy(tokens[p * block : p * block + block].astype(np.int64)) for p in starts[0]])
         assert torch.equal(x, ref)
         w, b = alternate(lambda: timed(werk), lambda: timed(baseline), rounds=3 if args.quick else 7)
         report("loader_batches", "batches/s", w, b, batch=batch, block=block)

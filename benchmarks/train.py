@@ -30,7 +30,7 @@ from tasks.artifacts import StageOutput  # noqa: E402
 from tasks.encode.shard_format import write_shard  # noqa: E402
 from tasks.pretrain import launch  # noqa: E402
 from tasks.pretrain.config import ComputeConfig, ModelConfig, TrainConfig  # noqa: E402
-from tasks.pretrain.data import TokenWindows  # noqa: E402
+from tasks.pretrain.data import TokenSamples  # noqa: E402
 from tasks.pretrain.job import PretrainJob  # noqa: E402
 
 VOCAB, WORKERS, BATCH = 4096, 2, 16
@@ -69,7 +69,7 @@ def main() -> None:
             torch.manual_seed(0)
             model = GPT(GPTConfig(vocab_size=VOCAB, **model_cfg.model_dump()))
             opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-            ds = TokenWindows([train], model_cfg.block_size)
+            ds = TokenSamples([train], model_cfg.block_size)
             rng = np.random.default_rng(0)
             warm, t0 = steps // 2, 0.0
             for step in range(steps):

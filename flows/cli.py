@@ -147,6 +147,39 @@ def ingest(
             typer.echo(f"{name}: {uri}")
 
 
+@app.command()
+def tokenize(
+    recipe: Annotated[str, typer.Option("--recipe", "-r", help="Recipe name or path to a YAML file.")] = "demo",
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a recipe key: key=value.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one machine-readable summary on stdout.")] = False,
+) -> None:
+    """Train (or load) the tokenizer and encode token shards (ingest first if needed)."""
+    from flows.recipe import RecipeError, load_recipe
+
+    _prepare_environment()
+    overrides = overrides or []
+    try:
+        cfg = load_recipe(recipe, overrides)
+    except RecipeError as exc:
+        _fail(str(exc))
+    _check_sources(cfg)
+    with _stdout_to_stderr(as_json) as out:
+        from flows.tokenize import tokenize_flow
+
+        summary = tokenize_flow(recipe=recipe, overrides=overrides)
+        if as_json:
+            out.write(json.dumps(summary, default=str) + "\n")
+            out.flush()
+            return
+    table = Table(title=f"Tokenizer fertility: {cfg.name}")
+    for col in ("language", "tokens/word", "bytes/token"):
+        table.add_column(col)
+    for lang, row in summary["fertility"].items():
+        table.add_row(lang, f"{row['tokens_per_word']:.2f}", f"{row['bytes_per_token']:.2f}")
+    Console().print(table)
+    typer.echo(f"tokenizer: {summary['tokenizer']}\nshards: {summary['shards']} ({summary['dtype']})")
+
+
 def _print_summary(s: dict[str, Any]) -> None:
     out = Console()
     stages = Table(title="Stages", show_lines=False)

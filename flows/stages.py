@@ -67,9 +67,12 @@ def train_tokenizer(recipe: Recipe, root: str, parent_id: str, ingest_result: di
 
     out = train.plan(recipe.tokenizer, root, ingest_result["key"])
     cached = out.is_complete()
-    summary = out.completion()["summary"] if cached else train.run_tokenizer(recipe.tokenizer, out, ingest_result["shards"]["train"])
+    summary = out.completion()["summary"] if cached else train.run_tokenizer(
+        recipe.tokenizer, out, ingest_result["shards"]["train"], ingest_result["stats"]["bytes_out"],
+        ingest_result["shards"]["val"], ingest_result["outputs"]["manifest"])
     tokenizer_uri = out.path("tokenizer.json")
-    return _record(parent_id, out, cached, {"summary": summary, "tokenizer": tokenizer_uri}, [tokenizer_uri])
+    return _record(parent_id, out, cached, {"summary": summary, "tokenizer": tokenizer_uri},
+                   [tokenizer_uri, out.path("fertility.json"), out.path("fertility.md")])
 
 
 @task(name="encode", cache_policy=NO_CACHE)
@@ -79,11 +82,16 @@ def encode(recipe: Recipe, root: str, parent_id: str, ingest_result: dict[str, A
 
     out = stage.plan(recipe.encode, root, ingest_result["key"], tok_result["key"])
     cached = out.is_complete()
-    summary = out.completion()["summary"] if cached else stage.run_encode(
-        recipe.encode, out, ingest_result["shards"], tok_result["tokenizer"])
+    if cached:
+        summary = out.completion()["summary"]
+    else:
+        from infra.ray_cluster import mapper, ray_session
+
+        with ray_session():
+            summary = stage.run_encode(recipe.encode, out, ingest_result["shards"], tok_result["tokenizer"], mapper())
     result = _record(parent_id, out, cached, {"summary": summary}, [])
     open_run(result["run_id"]).log_metrics(
-        {f"{split}.{k}": v for split, s in summary["splits"].items() for k, v in s.items() if k != "shards"})
+        {f"{split}.{k}": v for split, s in summary["splits"].items() for k, v in s.items() if k not in ("shards", "sha256")})
     return result
 
 
@@ -101,6 +109,7 @@ def pretrain(recipe: Recipe, root: str, parent_id: str, encode_result: dict[str,
         model=recipe.model, train=recipe.train, compute=recipe.compute,
         vocab_size=encode_result["summary"]["vocab_size"],
         train_shards=splits["train"]["shards"], val_shards=splits["val"]["shards"],
+        train_sha256=splits["train"].get("sha256"), val_sha256=splits["val"].get("sha256"),
     )
     out = launch.plan(job, root, encode_result["key"])
     cached = out.is_complete()

@@ -31,3 +31,16 @@ def test_werk_ingest_json_with_ad_hoc_source(werk_home, tmp_path):
     assert set(out["outputs"]) >= {"manifest", "quarantine", "documents", "stats"}
     assert Path(out["outputs"]["manifest"]).is_file()
     assert out["bytes_out"] < out["bytes_in"]
+
+
+def test_werk_tokenize_json(werk_home):
+    werk = str(Path(sys.executable).parent / "werk")
+    done = subprocess.run([werk, "tokenize", "--recipe", "debug", "--json"],
+                          env={**os.environ, "WERK_HOME": str(werk_home)}, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout)
+    assert out["vocab_size"] == 1024 and out["dtype"] == "uint16"
+    assert Path(out["tokenizer"]).is_file() and list(Path(out["shards"]).glob("train-*.bin"))
+    assert out["fertility"] and set(out["fertility"]) <= {"en", "de", "es", "nl"}  # the kept languages
+    assert out["splits"]["train"]["tokens"] > 0
+    assert out["cached"] == {"ingest": False, "tokenizer": False, "encode": False}

@@ -62,3 +62,23 @@ def test_truncated_shard_is_refused(tmp_path):
     p.write_bytes(p.read_bytes()[:-3])
     with pytest.raises(ShardFormatError, match="truncated"):
         open_shard(p)
+
+
+def test_verify_against_manifest(tmp_path):
+    import hashlib
+
+    from tasks.encode.shard_format import verify_shard
+
+    p = tmp_path / "s.bin"
+    _write(p, [1, 2, 3], 100)
+    digest = hashlib.sha256(p.read_bytes()).hexdigest()
+    assert verify_shard(p, digest, 100).n_tokens == 3
+    with pytest.raises(ShardFormatError, match="s.bin: sha256"):
+        verify_shard(p, "0" * 64, 100)
+    with pytest.raises(ShardFormatError, match="vocabulary of 100, expected 50"):
+        verify_shard(p, digest, 50)
+    data = bytearray(p.read_bytes())
+    data[HEADER_SIZE:HEADER_SIZE + 2] = (999).to_bytes(2, "little")  # a token id beyond the vocabulary
+    p.write_bytes(bytes(data))
+    with pytest.raises(ShardFormatError, match="token id 999 outside"):
+        verify_shard(p, None, 100)

@@ -22,7 +22,8 @@ def _pipeline(tmp_path, corpus_dir, shard_tokens=20_000):
     shards = ing.completion()["shards"]
     tcfg = TokenizerConfig(vocab_size=600)
     tok_out = tok_stage.plan(tcfg, root, ing.key)
-    tok_stage.run_tokenizer(tcfg, tok_out, shards["train"])
+    tok_stage.run_tokenizer(tcfg, tok_out, shards["train"], val_shards=shards["val"],
+                            manifest_uri=ing.path("manifest.parquet"))
     ecfg = EncodeConfig(shard_tokens=shard_tokens)
     enc_out = encode_stage.plan(ecfg, root, ing.key, tok_out.key)
     summary = encode_stage.run_encode(ecfg, enc_out, shards, tok_out.path("tokenizer.json"))
@@ -67,3 +68,34 @@ def test_token_byte_lengths_match_utf8(tmp_path, corpus_dir):
     train = summary["splits"]["train"]
     total = sum(int(lengths[open_shard(u)[1]].sum()) for u in train["shards"])
     assert total == train["text_bytes"] + train["docs"]
+
+
+def test_fertility_table_per_language(tmp_path, corpus_dir):
+    import json
+
+    _, tok_out, _, _ = _pipeline(tmp_path, corpus_dir)
+    table = json.loads(open(tok_out.path("fertility.json")).read())
+    assert table  # languages of the held-out documents (or "unknown" without language ID)
+    for lang, row in table.items():
+        assert row["tokens"] > 0 and row["tokens_per_word"] > 1.0 and 1.0 < row["bytes_per_token"] < 8.0
+    assert "tokens per word" in open(tok_out.path("fertility.md")).read()
+
+
+def test_existing_tokenizer_by_uri_is_used_and_versioned_by_content(tmp_path, corpus_dir):
+    _, tok_out, _, _ = _pipeline(tmp_path, corpus_dir)
+    given = TokenizerConfig(uri=tok_out.path("tokenizer.json"))
+    out = tok_stage.plan(given, str(tmp_path / "other"), "any-ingest")
+    summary = tok_stage.run_tokenizer(given, out, [])
+    assert summary["source"] == given.uri and summary["vocab_size"] == 600
+    assert open(out.path("tokenizer.json")).read() == open(tok_out.path("tokenizer.json")).read()
+    moved = tmp_path / "copy.json"
+    moved.write_text(open(tok_out.path("tokenizer.json")).read())
+    assert tok_stage.plan(TokenizerConfig(uri=str(moved)), str(tmp_path / "other"), "any-ingest").key == out.key
+
+
+def test_empty_training_split_is_refused(tmp_path):
+    import pytest
+
+    cfg = TokenizerConfig(vocab_size=600)
+    with pytest.raises(ValueError, match="empty"):
+        tok_stage.run_tokenizer(cfg, tok_stage.plan(cfg, str(tmp_path), "k"), [])

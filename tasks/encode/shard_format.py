@@ -95,3 +95,27 @@ def open_shard(path: str | Path) -> tuple[ShardHeader, np.memmap]:
         path, dtype=header.dtype.newbyteorder("<"), mode="r", offset=HEADER_SIZE, shape=(header.n_tokens,)
     )
     return header, tokens
+
+
+def verify_shard(path: str | Path, sha256: str | None = None, vocab_size: int | None = None) -> ShardHeader:
+    """Check a local shard against its manifest before training reads it.
+
+    Raises ShardFormatError naming the shard when its sha256 differs from the manifest's, when it
+    was encoded for another vocabulary, or when a token id lies outside the vocabulary.
+    """
+    import hashlib
+
+    header, tokens = open_shard(path)
+    if sha256 is not None:
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while chunk := fh.read(8 << 20):
+                digest.update(chunk)
+        if digest.hexdigest() != sha256:
+            raise ShardFormatError(f"{path}: sha256 {digest.hexdigest()[:12]}… does not match the manifest's {sha256[:12]}…")
+    if vocab_size is not None:
+        if header.vocab_size != vocab_size:
+            raise ShardFormatError(f"{path}: encoded for a vocabulary of {header.vocab_size}, expected {vocab_size}")
+        if tokens.size and int(tokens.max()) >= vocab_size:
+            raise ShardFormatError(f"{path}: token id {int(tokens.max())} outside the vocabulary of {vocab_size}")
+    return header

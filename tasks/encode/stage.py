@@ -1,13 +1,18 @@
-"""The encode stage: documents to token shards plus a document index.
+"""The encode stage: documents to token shards, a document index and a shard manifest.
 
-Each document's tokens are followed by `<|endoftext|>`. Shards are written whole and published
-atomically; `index.parquet` maps every doc id to (split, shard, offset, length) so one lookup says
-where a document's tokens are.
+Each ingest part (a Parquet file of documents) is encoded by one Ray task into one or more
+shards named after the part, so the output does not depend on the number of workers. Each
+document's tokens are followed by `<|endoftext|>`. Shards are written whole and published
+atomically; `shards.json` lists every shard with its sha256, token and document counts, and
+`index.parquet` maps every doc id to (split, shard, offset, length): any token can be traced to
+its document in one lookup.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+import os
+from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
@@ -20,74 +25,99 @@ from tasks.encode.shard_format import token_dtype, write_shard
 from tasks.tokenizer.train import EOT, load_tokenizer
 
 STAGE = "encode"
-VERSION = 1
+VERSION = 2
 SPLITS = ("train", "val")
+INDEX_SCHEMA = pa.schema([("doc_id", pa.string()), ("split", pa.string()), ("shard", pa.string()),
+                          ("offset", pa.int64()), ("length", pa.int64())])
+
+
+class _HashingWriter:
+    """Wraps a binary file: sha256 of everything written, for the shard manifest."""
+
+    def __init__(self, fh) -> None:
+        self.fh, self.sha = fh, hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.sha.update(data)
+        return self.fh.write(data)
 
 
 def plan(cfg: EncodeConfig, root: str, ingest_key: str, tokenizer_key: str) -> StageOutput:
-    return StageOutput.at(root, STAGE, VERSION, cfg, {"ingest": ingest_key, "tokenizer": tokenizer_key})
+    identity = cfg.model_dump(mode="json", exclude={"batch_docs"})  # batching does not change output
+    return StageOutput.at(root, STAGE, VERSION, identity, {"ingest": ingest_key, "tokenizer": tokenizer_key})
 
 
-def run_encode(
-    cfg: EncodeConfig, out: StageOutput, split_shards: dict[str, list[str]], tokenizer_uri: str
+def encode_part(
+    cfg: EncodeConfig, split: str, part: int, part_uri: str, out_uri: str, tokenizer_uri: str, single_thread: bool
 ) -> dict[str, Any]:
+    """Encode one ingest part into shards `<split>-<part>-<k>.bin`; returns manifest and index rows."""
+    if single_thread:  # one Ray task per CPU: the tokenizer's own thread pool would oversubscribe
+        os.environ["RAYON_NUM_THREADS"] = "1"
     tok = load_tokenizer(tokenizer_uri)
-    vocab_size = tok.get_vocab_size()
-    eot = tok.token_to_id(EOT)
+    vocab_size, eot = tok.get_vocab_size(), tok.token_to_id(EOT)
     dtype = token_dtype(vocab_size)
-    index: list[dict] = []
-    splits: dict[str, Any] = {}
-    for split in SPLITS:
-        tables = []
-        for uri in split_shards[split]:
-            fs, path = storage.filesystem(uri)
-            tables.append(pq.read_table(path, filesystem=fs, columns=["doc_id", "text"]))
-        table = pa.concat_tables(tables) if tables else pa.table({"doc_id": pa.array([], pa.string()), "text": pa.array([], pa.large_string())})
-        splits[split] = _encode_split(cfg, out, split, table, tok, eot, dtype, vocab_size, index)
-    index_table = pa.Table.from_pylist(
-        index,
-        schema=pa.schema([("doc_id", pa.string()), ("split", pa.string()), ("shard", pa.string()),
-                          ("offset", pa.int64()), ("length", pa.int64())]),
-    )
-    with storage.open_write(out.path("index.parquet")) as fh:
-        pq.write_table(index_table, fh, compression="zstd")
-    summary = {"vocab_size": vocab_size, "dtype": dtype.name, "eot_id": eot, "splits": splits}
-    out.publish({"summary": summary, "outputs": {"index": out.path("index.parquet")}})
-    return summary
-
-
-def _encode_split(cfg, out, split, table, tok, eot, dtype, vocab_size, index) -> dict[str, Any]:
-    doc_ids = table.column("doc_id").to_pylist()
-    texts = table.column("text").to_pylist()
+    fs, path = storage.filesystem(part_uri)
+    table = pq.read_table(path, filesystem=fs, columns=["doc_id", "text"])
+    doc_ids, texts = table.column("doc_id").to_pylist(), table.column("text").to_pylist()
     encode = getattr(tok, "encode_batch_fast", tok.encode_batch)
-    shards: list[str] = []
+    shards: list[dict[str, Any]] = []
+    index: list[dict[str, Any]] = []
     pending: list[np.ndarray] = []
-    pending_tokens = 0
-    pending_docs = 0
-    total_tokens = 0
-    n_bytes = 0
+    n_tokens = n_docs = 0
 
     def flush() -> None:
-        nonlocal pending, pending_tokens, pending_docs
-        name = f"{split}-{len(shards):05d}.bin"
-        with storage.open_write(out.path(name)) as fh:
-            write_shard(fh, np.concatenate(pending) if pending else np.empty(0, dtype), pending_docs, vocab_size)
-        shards.append(out.path(name))
-        pending, pending_tokens, pending_docs = [], 0, 0
+        nonlocal pending, n_tokens, n_docs
+        name = f"{split}-{part:05d}-{len(shards):03d}.bin"
+        with storage.open_write(storage.join(out_uri, name)) as fh:
+            writer = _HashingWriter(fh)
+            write_shard(writer, np.concatenate(pending) if pending else np.empty(0, dtype), n_docs, vocab_size)
+        shards.append({"name": name, "split": split, "sha256": writer.sha.hexdigest(), "tokens": n_tokens, "docs": n_docs})
+        pending, n_tokens, n_docs = [], 0, 0
 
     for start in range(0, len(texts), cfg.batch_docs):
         batch = texts[start : start + cfg.batch_docs]
-        for doc_id, text, enc in zip(doc_ids[start:], batch, encode(batch)):
+        for doc_id, enc in zip(doc_ids[start:], encode(batch)):
             ids = np.asarray(enc.ids + [eot], dtype=dtype)
-            index.append({"doc_id": doc_id, "split": split, "shard": f"{split}-{len(shards):05d}.bin",
-                          "offset": pending_tokens, "length": int(ids.size)})
+            index.append({"doc_id": doc_id, "split": split, "shard": f"{split}-{part:05d}-{len(shards):03d}.bin",
+                          "offset": n_tokens, "length": int(ids.size)})
             pending.append(ids)
-            pending_tokens += ids.size
-            pending_docs += 1
-            total_tokens += ids.size
-            n_bytes += len(text.encode("utf-8"))
-            if pending_tokens >= cfg.shard_tokens:
+            n_tokens += ids.size
+            n_docs += 1
+            if n_tokens >= cfg.shard_tokens:
                 flush()
-    if pending or not shards:
+    if pending:
         flush()
-    return {"shards": shards, "tokens": total_tokens, "docs": len(texts), "text_bytes": n_bytes}
+    return {"shards": shards, "index": index, "text_bytes": sum(len(t.encode("utf-8")) for t in texts)}
+
+
+def run_encode(
+    cfg: EncodeConfig, out: StageOutput, split_shards: dict[str, list[str]], tokenizer_uri: str,
+    mapper: Callable[[Callable, list[tuple]], list] | None = None,
+) -> dict[str, Any]:
+    tok = load_tokenizer(tokenizer_uri)
+    vocab_size = tok.get_vocab_size()
+    jobs = [(cfg, split, i, uri, out.uri, tokenizer_uri, mapper is not None)
+            for split in SPLITS for i, uri in enumerate(split_shards[split])]
+    results = mapper(encode_part, jobs) if mapper else [encode_part(*j) for j in jobs]
+    manifest = [s for r in results for s in r["shards"]]
+    if not any(s["tokens"] for s in manifest if s["split"] == "train"):
+        raise ValueError("the training split is empty: nothing to encode")
+    with storage.open_write(out.path("index.parquet")) as fh:
+        pq.write_table(pa.Table.from_pylist([row for r in results for row in r["index"]], schema=INDEX_SCHEMA),
+                       fh, compression="zstd")
+    storage.write_json(out.path("shards.json"), manifest)
+    splits: dict[str, Any] = {}
+    for split in SPLITS:
+        mine = [(j, r) for j, r in zip(jobs, results) if j[1] == split]
+        shard_rows = [s for _, r in mine for s in r["shards"]]
+        splits[split] = {
+            "shards": [out.path(s["name"]) for s in shard_rows],
+            "sha256": [s["sha256"] for s in shard_rows],
+            "tokens": sum(s["tokens"] for s in shard_rows),
+            "docs": sum(s["docs"] for s in shard_rows),
+            "text_bytes": sum(r["text_bytes"] for _, r in mine),
+        }
+    summary = {"vocab_size": vocab_size, "dtype": token_dtype(vocab_size).name, "eot_id": tok.token_to_id(EOT),
+               "splits": splits}
+    out.publish({"summary": summary, "outputs": {"index": out.path("index.parquet"), "manifest": out.path("shards.json")}})
+    return summary

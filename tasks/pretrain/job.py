@@ -15,5 +15,7 @@ class PretrainJob(StageConfig):
     vocab_size: int = Field(ge=1)
     train_shards: list[str]
     val_shards: list[str]
+    train_sha256: list[str] | None = None
+    val_sha256: list[str] | None = None
     mlflow_tracking_uri: str | None = None
     mlflow_run_id: str | None = None

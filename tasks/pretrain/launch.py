@@ -24,7 +24,7 @@ VERSION = 1
 
 
 def plan(job: PretrainJob, root: str, encode_key: str) -> StageOutput:
-    # Tracking ids and shard URIs are not part of the address: the encode key already names the data.
+    # Tracking ids, shard URIs and checksums are not part of the address: the encode key names the data.
     identity = job.model_dump(mode="json", include={"model", "train", "compute", "vocab_size"})
     return StageOutput.at(root, STAGE, VERSION, identity, {"encode": encode_key})
 

@@ -23,7 +23,9 @@ from torch.utils.data import DataLoader
 
 from infra.storage import local_copy
 from models.gpt import GPTConfig
-from tasks.pretrain.data import RandomRounds, StridedBatches, TokenWindows
+from tasks.encode.shard_format import verify_shard
+from tasks.pretrain.data import OrderedBatches, TokenSamples
+from tasks.pretrain.sampling import GlobalOrderSampler
 from tasks.pretrain.job import PretrainJob
 from tasks.pretrain.module import GPTModule
 from tasks.pretrain.throughput import TokensPerSecond
@@ -35,6 +37,14 @@ def gpt_config(job: PretrainJob) -> GPTConfig:
     return GPTConfig(vocab_size=job.vocab_size, **job.model.model_dump())
 
 
+def _verified(uris: list[str], sha256: list[str] | None, vocab_size: int) -> list:
+    """Local copies of the shards, each checked against the encode manifest before use."""
+    paths = [local_copy(u) for u in uris]
+    for path, digest in zip(paths, sha256 or [None] * len(paths)):
+        verify_shard(path, digest, vocab_size)
+    return paths
+
+
 def train_loop(config: dict) -> None:
     job = PretrainJob.model_validate(config)
     ctx = ray.train.get_context()
@@ -44,18 +54,22 @@ def train_loop(config: dict) -> None:
     L.seed_everything(job.train.seed, workers=True, verbose=False)
 
     block = job.model.block_size
-    train_set = TokenWindows([local_copy(u) for u in job.train_shards], block)
-    val_set = TokenWindows([local_copy(u) for u in job.val_shards], block)
-    # batch_size=None: each sampler item is already a whole batch of window starts.
+    train_set = TokenSamples(_verified(job.train_shards, job.train_sha256, job.vocab_size), block)
+    val_set = TokenSamples(_verified(job.val_shards, job.val_sha256, job.vocab_size), block)
+    if len(val_set) == 0:
+        raise ValueError(f"the validation split holds no sample of {block + 1} tokens")
+    # batch_size=None: each sampler item is already a whole batch of sample indices.
+    # A Lightning epoch is one checkpoint interval ("round"); the sample stream itself depends
+    # only on the seed and the global position (see sampling.py).
     train_loader = DataLoader(
         train_set,
-        sampler=RandomRounds(len(train_set), job.train.batch_size, job.train.steps_per_checkpoint,
-                             job.train.seed, rank, world),
+        sampler=GlobalOrderSampler(len(train_set), job.train.batch_size, job.train.steps_per_checkpoint,
+                                   job.train.seed, rank, world),
         batch_size=None,
     )
     val_loader = DataLoader(
         val_set,
-        sampler=StridedBatches(len(val_set), block, job.train.batch_size, job.train.val_batches, rank, world),
+        sampler=OrderedBatches(len(val_set), job.train.batch_size, job.train.val_batches, rank, world),
         batch_size=None,
     )
 

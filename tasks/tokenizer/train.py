@@ -1,11 +1,16 @@
 """Train a byte-level BPE tokenizer with HF `tokenizers` on the training split.
 
 Byte-level means every string is encodable (no unknown token) and decoding gives back the exact
-bytes. `<|endoftext|>` separates documents in token shards and has id 0.
+bytes. `<|endoftext|>` separates documents in token shards and has id 0; `<|pad|>` has id 1.
+Training reads an evenly spread sample of the training split (every k-th document) when the split
+is larger than `sample_bytes`. A tokenizer given by URI is used as is; either way the stage's
+address includes the tokenizer's content hash.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -15,10 +20,13 @@ from infra import storage
 from tasks.artifacts import StageOutput
 from tasks.ingest.stage import read_texts
 from tasks.tokenizer.config import TokenizerConfig
+from tasks.tokenizer.fertility import fertility
+from tasks.tokenizer.fertility import markdown as fertility_markdown
 
 STAGE = "tokenizer"
 VERSION = 1
 EOT = "<|endoftext|>"
+PAD = "<|pad|>"
 
 
 def build_tokenizer(cfg: TokenizerConfig, texts: Iterable[str]) -> Tokenizer:
@@ -29,7 +37,7 @@ def build_tokenizer(cfg: TokenizerConfig, texts: Iterable[str]) -> Tokenizer:
     trainer = trainers.BpeTrainer(
         vocab_size=cfg.vocab_size,
         min_frequency=cfg.min_frequency,
-        special_tokens=[EOT],
+        special_tokens=[EOT, PAD],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -48,15 +56,64 @@ def _batched(texts: Iterable[str], size: int = 1000) -> Iterator[list[str]]:
         yield batch
 
 
+def _read(uri: str) -> str:
+    fs, path = storage.filesystem(uri)
+    with fs.open(path, "r") as fh:
+        return fh.read()
+
+
 def plan(cfg: TokenizerConfig, root: str, ingest_key: str) -> StageOutput:
-    return StageOutput.at(root, STAGE, VERSION, cfg, {"ingest": ingest_key})
+    inputs: dict[str, str] = {"ingest": ingest_key}
+    if cfg.uri:
+        # A given tokenizer is versioned by its content, not by where it lives.
+        inputs = {"tokenizer_sha256": hashlib.sha256(_read(cfg.uri).encode()).hexdigest()}
+    return StageOutput.at(root, STAGE, VERSION, cfg.model_dump(mode="json", exclude={"uri"}), inputs)
 
 
-def run_tokenizer(cfg: TokenizerConfig, out: StageOutput, train_shards: list[str]) -> dict:
-    tok = build_tokenizer(cfg, read_texts(train_shards))
+def sampled(texts: Iterable[str], total_bytes: int, sample_bytes: int | None) -> Iterator[str]:
+    """Every k-th document, k chosen so that about `sample_bytes` are kept."""
+    step = max(1, math.ceil(total_bytes / sample_bytes)) if sample_bytes else 1
+    for i, text in enumerate(texts):
+        if i % step == 0:
+            yield text
+
+
+def _val_docs(val_shards: list[str], manifest_uri: str | None) -> Iterator[tuple[str | None, str]]:
+    import pyarrow.parquet as pq
+
+    language: dict[str, str | None] = {}
+    if manifest_uri:
+        fs, path = storage.filesystem(manifest_uri)
+        m = pq.read_table(path, filesystem=fs, columns=["doc_id", "language"])
+        language = dict(zip(m.column("doc_id").to_pylist(), m.column("language").to_pylist()))
+    for uri in val_shards:
+        fs, path = storage.filesystem(uri)
+        t = pq.read_table(path, filesystem=fs, columns=["doc_id", "text"])
+        for doc_id, text in zip(t.column("doc_id").to_pylist(), t.column("text").to_pylist()):
+            yield language.get(doc_id), text
+
+
+def run_tokenizer(
+    cfg: TokenizerConfig, out: StageOutput, train_shards: list[str], train_bytes: int = 0,
+    val_shards: list[str] | None = None, manifest_uri: str | None = None,
+) -> dict:
+    if cfg.uri:
+        tok = Tokenizer.from_str(_read(cfg.uri))
+        if tok.token_to_id(EOT) is None:
+            raise ValueError(f"tokenizer {cfg.uri} has no {EOT} token, which Werk uses between documents")
+    else:
+        texts = sampled(read_texts(train_shards), train_bytes, cfg.sample_bytes)
+        tok = build_tokenizer(cfg, texts)
+        if tok.get_vocab_size() <= 258:
+            raise ValueError("the training split is empty: no tokenizer can be trained on it")
     with storage.open_write(out.path("tokenizer.json"), "w") as fh:
         fh.write(tok.to_str())
-    summary = {"vocab_size": tok.get_vocab_size(), "eot_id": tok.token_to_id(EOT)}
+    table = fertility(tok, _val_docs(val_shards or [], manifest_uri))
+    storage.write_json(out.path("fertility.json"), table)
+    with storage.open_write(out.path("fertility.md"), "w") as fh:
+        fh.write(fertility_markdown(table))
+    summary = {"vocab_size": tok.get_vocab_size(), "eot_id": tok.token_to_id(EOT), "pad_id": tok.token_to_id(PAD),
+               "source": cfg.uri or "trained", "fertility": table}
     out.publish({"summary": summary, "outputs": {"tokenizer": out.path("tokenizer.json")}})
     return summary
 

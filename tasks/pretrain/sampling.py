@@ -1,0 +1,74 @@
+"""The order in which training samples are seen: a pure function of (seed, global position).
+
+Sample `i` is the window of `block_size + 1` tokens starting at token `i * block_size` of a
+shard (windows never cross shards). Position `p` of the training stream is sample
+`perm(seed, epoch)[p mod N]` with `epoch = p // N`: every sample is seen exactly once per epoch,
+and the stream does not depend on the number of ranks or data-loader workers. Rank `r` of `W`,
+with `B` samples per rank per step, takes positions `step * W * B + r * B + [0, B)`, so the global
+batch of a step is the same set of samples whatever the world size.
+
+A sampler's state is one number, the next position, so a resumed run continues with exactly the
+next sample.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from torch.utils.data import Sampler
+
+
+@lru_cache(maxsize=4)
+def _permutation(n: int, seed: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def sample_order(positions: np.ndarray, n_samples: int, seed: int) -> np.ndarray:
+    """Sample indices at these global positions of the training stream."""
+    positions = np.asarray(positions, dtype=np.int64)
+    epochs, offsets = np.divmod(positions, n_samples)
+    out = np.empty_like(positions)
+    for epoch in np.unique(epochs):
+        mask = epochs == epoch
+        out[mask] = _permutation(n_samples, seed, int(epoch))[offsets[mask]]
+    return out
+
+
+class GlobalOrderSampler(Sampler[list[int]]):
+    """Batches of sample indices for one rank, `steps` batches per Lightning epoch ("round").
+
+    Lightning calls `set_epoch(round)` before each round; round `r` starts at global position
+    `r * steps * world * batch`. `load_state_dict` overrides the start of the next round (a
+    resume in the middle of a round); `state_dict` says where the next batch would start.
+    """
+
+    def __init__(self, n_samples: int, batch_size: int, steps: int, seed: int, rank: int, world_size: int):
+        if n_samples < 1:
+            raise ValueError("no training samples: the corpus is shorter than one block")
+        self.n, self.batch, self.steps, self.seed = n_samples, batch_size, steps, seed
+        self.rank, self.world = rank, world_size
+        self.global_batch = batch_size * world_size
+        self._next = 0  # global position of the next step's first sample
+        self._resume: int | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        self._next = self._resume if self._resume is not None else epoch * self.steps * self.global_batch
+        self._resume = None
+
+    def state_dict(self) -> dict[str, int]:
+        return {"position": self._next}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._resume = self._next = int(state["position"])
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self):
+        start = self._next
+        offsets = self.rank * self.batch + np.arange(self.batch)
+        for step in range(self.steps):
+            positions = start + step * self.global_batch + offsets
+            self._next = start + (step + 1) * self.global_batch
+            yield sample_order(positions, self.n, self.seed).tolist()
