@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.recipe import Recipe
@@ -71,8 +71,14 @@ def train_tokenizer(recipe: Recipe, root: str, parent_id: str, ingest_result: di
         recipe.tokenizer, out, ingest_result["shards"]["train"], ingest_result["stats"]["bytes_out"],
         ingest_result["shards"]["val"], ingest_result["outputs"]["manifest"])
     tokenizer_uri = out.path("tokenizer.json")
-    return _record(parent_id, out, cached, {"summary": summary, "tokenizer": tokenizer_uri},
-                   [tokenizer_uri, out.path("fertility.json"), out.path("fertility.md")])
+    result = _record(parent_id, out, cached, {"summary": summary, "tokenizer": tokenizer_uri},
+                     [tokenizer_uri, out.path("fertility.json"), out.path("fertility.md")])
+    rows = [{"language": lang, **{k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}}
+            for lang, row in summary.get("fertility", {}).items()]
+    if rows:
+        create_table_artifact(key="tokenizer-fertility", table=rows,
+                              description=f"Tokens per word and bytes per token per language ({recipe.name})")
+    return result
 
 
 @task(name="encode", cache_policy=NO_CACHE)

@@ -79,6 +79,10 @@ def test_fertility_table_per_language(tmp_path, corpus_dir):
     for lang, row in table.items():
         assert row["tokens"] > 0 and row["tokens_per_word"] > 1.0 and 1.0 < row["bytes_per_token"] < 8.0
     assert "tokens per word" in open(tok_out.path("fertility.md")).read()
+    import hashlib
+
+    summary = tok_out.completion()["summary"]
+    assert summary["sha256"] == hashlib.sha256(open(tok_out.path("tokenizer.json"), "rb").read()).hexdigest()
 
 
 def test_existing_tokenizer_by_uri_is_used_and_versioned_by_content(tmp_path, corpus_dir):

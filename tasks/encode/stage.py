@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from functools import lru_cache
 from typing import Any, Callable
 
 import numpy as np
@@ -47,13 +48,19 @@ def plan(cfg: EncodeConfig, root: str, ingest_key: str, tokenizer_key: str) -> S
     return StageOutput.at(root, STAGE, VERSION, identity, {"ingest": ingest_key, "tokenizer": tokenizer_key})
 
 
+@lru_cache(maxsize=2)
+def _cached_tokenizer(uri: str):
+    """One load per worker process: stage outputs are immutable, so a URI names one tokenizer."""
+    return load_tokenizer(uri)
+
+
 def encode_part(
     cfg: EncodeConfig, split: str, part: int, part_uri: str, out_uri: str, tokenizer_uri: str, single_thread: bool
 ) -> dict[str, Any]:
     """Encode one ingest part into shards `<split>-<part>-<k>.bin`; returns manifest and index rows."""
     if single_thread:  # one Ray task per CPU: the tokenizer's own thread pool would oversubscribe
         os.environ["RAYON_NUM_THREADS"] = "1"
-    tok = load_tokenizer(tokenizer_uri)
+    tok = _cached_tokenizer(tokenizer_uri)
     vocab_size, eot = tok.get_vocab_size(), tok.token_to_id(EOT)
     dtype = token_dtype(vocab_size)
     fs, path = storage.filesystem(part_uri)

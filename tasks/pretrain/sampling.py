@@ -50,10 +50,18 @@ class GlobalOrderSampler(Sampler[list[int]]):
         self.rank, self.world = rank, world_size
         self.global_batch = batch_size * world_size
         self._next = 0  # global position of the next step's first sample
+        self._count = steps  # steps left in the current round
         self._resume: int | None = None
 
     def set_epoch(self, epoch: int) -> None:
-        self._next = self._resume if self._resume is not None else epoch * self.steps * self.global_batch
+        round_start = epoch * self.steps * self.global_batch
+        self._next = round_start
+        if self._resume is not None:
+            # Resumed mid-round: continue at the saved position and end the round where it ends.
+            done = (self._resume - round_start) // self.global_batch
+            if 0 <= done <= self.steps:
+                self._next = self._resume
+        self._count = self.steps - (self._next - round_start) // self.global_batch
         self._resume = None
 
     def state_dict(self) -> dict[str, int]:
@@ -63,12 +71,12 @@ class GlobalOrderSampler(Sampler[list[int]]):
         self._resume = self._next = int(state["position"])
 
     def __len__(self) -> int:
-        return self.steps
+        return self._count
 
     def __iter__(self):
         start = self._next
         offsets = self.rank * self.batch + np.arange(self.batch)
-        for step in range(self.steps):
+        for step in range(self._count):
             positions = start + step * self.global_batch + offsets
             self._next = start + (step + 1) * self.global_batch
             yield sample_order(positions, self.n, self.seed).tolist()

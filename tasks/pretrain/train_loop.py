@@ -19,13 +19,11 @@ from ray.train.lightning import (
     RayTrainReportCallback,
     prepare_trainer,
 )
-from torch.utils.data import DataLoader
 
 from infra.storage import local_copy
 from models.gpt import GPTConfig
 from tasks.encode.shard_format import verify_shard
-from tasks.pretrain.data import OrderedBatches, TokenSamples
-from tasks.pretrain.sampling import GlobalOrderSampler
+from tasks.pretrain.datamodule import TokenDataModule
 from tasks.pretrain.job import PretrainJob
 from tasks.pretrain.module import GPTModule
 from tasks.pretrain.throughput import TokensPerSecond
@@ -54,23 +52,11 @@ def train_loop(config: dict) -> None:
     L.seed_everything(job.train.seed, workers=True, verbose=False)
 
     block = job.model.block_size
-    train_set = TokenSamples(_verified(job.train_shards, job.train_sha256, job.vocab_size), block)
-    val_set = TokenSamples(_verified(job.val_shards, job.val_sha256, job.vocab_size), block)
-    if len(val_set) == 0:
-        raise ValueError(f"the validation split holds no sample of {block + 1} tokens")
-    # batch_size=None: each sampler item is already a whole batch of sample indices.
-    # A Lightning epoch is one checkpoint interval ("round"); the sample stream itself depends
-    # only on the seed and the global position (see sampling.py).
-    train_loader = DataLoader(
-        train_set,
-        sampler=GlobalOrderSampler(len(train_set), job.train.batch_size, job.train.steps_per_checkpoint,
-                                   job.train.seed, rank, world),
-        batch_size=None,
-    )
-    val_loader = DataLoader(
-        val_set,
-        sampler=OrderedBatches(len(val_set), job.train.batch_size, job.train.val_batches, rank, world),
-        batch_size=None,
+    data = TokenDataModule(
+        _verified(job.train_shards, job.train_sha256, job.vocab_size),
+        _verified(job.val_shards, job.val_sha256, job.vocab_size),
+        block_size=block, batch_size=job.train.batch_size, steps_per_round=job.train.steps_per_checkpoint,
+        val_batches=job.train.val_batches, seed=job.train.seed, rank=rank, world_size=world,
     )
 
     logger = False
@@ -101,7 +87,7 @@ def train_loop(config: dict) -> None:
     checkpoint = ray.train.get_checkpoint()
     if checkpoint:
         with checkpoint.as_directory() as ckpt_dir:
-            trainer.fit(module, train_loader, val_loader, ckpt_path=os.path.join(ckpt_dir, CHECKPOINT_FILE),
+            trainer.fit(module, datamodule=data, ckpt_path=os.path.join(ckpt_dir, CHECKPOINT_FILE),
                         weights_only=True)
     else:
-        trainer.fit(module, train_loader, val_loader)
+        trainer.fit(module, datamodule=data)

@@ -106,14 +106,16 @@ def run_tokenizer(
         tok = build_tokenizer(cfg, texts)
         if tok.get_vocab_size() <= 258:
             raise ValueError("the training split is empty: no tokenizer can be trained on it")
+    serialized = tok.to_str()
     with storage.open_write(out.path("tokenizer.json"), "w") as fh:
-        fh.write(tok.to_str())
+        fh.write(serialized)
     table = fertility(tok, _val_docs(val_shards or [], manifest_uri))
     storage.write_json(out.path("fertility.json"), table)
     with storage.open_write(out.path("fertility.md"), "w") as fh:
         fh.write(fertility_markdown(table))
     summary = {"vocab_size": tok.get_vocab_size(), "eot_id": tok.token_to_id(EOT), "pad_id": tok.token_to_id(PAD),
-               "source": cfg.uri or "trained", "fertility": table}
+               "source": cfg.uri or "trained", "sha256": hashlib.sha256(serialized.encode()).hexdigest(),
+               "fertility": table}
     out.publish({"summary": summary, "outputs": {"tokenizer": out.path("tokenizer.json")}})
     return summary
 

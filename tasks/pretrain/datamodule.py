@@ -1,0 +1,52 @@
+"""The Lightning DataModule over token shards: training stream, validation batches, resumable state.
+
+Its state (the sampler's next global position) is saved in every Lightning checkpoint and
+restored on resume, so a run restarted from a checkpoint continues with exactly the next sample,
+whether the checkpoint was taken at the end of a round or in the middle of one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from tasks.pretrain.data import OrderedBatches, TokenSamples
+from tasks.pretrain.sampling import GlobalOrderSampler
+
+
+class TokenDataModule(L.LightningDataModule):
+    def __init__(
+        self, train_paths: list[str | Path], val_paths: list[str | Path], block_size: int, batch_size: int,
+        steps_per_round: int, val_batches: int, seed: int, rank: int, world_size: int, num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        self.train_set = TokenSamples(train_paths, block_size)
+        self.val_set = TokenSamples(val_paths, block_size)
+        if len(self.val_set) == 0:
+            raise ValueError(f"the validation split holds no sample of {block_size + 1} tokens")
+        self.sampler = GlobalOrderSampler(len(self.train_set), batch_size, steps_per_round, seed, rank, world_size)
+        self.batch_size, self.val_batches = batch_size, val_batches
+        self.rank, self.world_size, self.num_workers = rank, world_size, num_workers
+        self._consumed: int | None = None
+
+    def train_dataloader(self) -> DataLoader:
+        # batch_size=None: each sampler item is already a whole batch of sample indices.
+        return DataLoader(self.train_set, sampler=self.sampler, batch_size=None, num_workers=self.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        batches = OrderedBatches(len(self.val_set), self.batch_size, self.val_batches, self.rank, self.world_size)
+        return DataLoader(self.val_set, sampler=batches, batch_size=None, num_workers=self.num_workers)
+
+    def state_dict(self) -> dict[str, Any]:
+        # What the trainer consumed, not what loader workers may have prefetched: one global batch
+        # per optimizer step.
+        step = self.trainer.global_step if self.trainer is not None else 0
+        return {"position": step * self.sampler.global_batch, "seed": self.sampler.seed}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("seed", self.sampler.seed) != self.sampler.seed:
+            raise ValueError(f"checkpoint was trained with seed {state['seed']}, this run uses {self.sampler.seed}")
+        self.sampler.load_state_dict({"position": state["position"]})
