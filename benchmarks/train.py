@@ -67,7 +67,7 @@ def main() -> None:
         def baseline() -> float:
             torch.set_num_threads(WORKERS)
             torch.manual_seed(0)
-            model = GPT(GPTConfig(vocab_size=VOCAB, **model_cfg.model_dump()))
+            model = GPT(GPTConfig(vocab_size=VOCAB, **model_cfg.gpt_kwargs()))
             opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
             ds = TokenSamples([train], model_cfg.block_size)
             rng = np.random.default_rng(0)
@@ -85,7 +85,7 @@ def main() -> None:
 
         w, b = alternate(werk, baseline, rounds=2 if args.quick else 4)
     report("pretrain_throughput", "tokens/s", w, b, workers=WORKERS, global_batch=BATCH * WORKERS,
-           block_size=model_cfg.block_size, parameters=sum(p.numel() for p in GPT(GPTConfig(vocab_size=VOCAB, **model_cfg.model_dump())).parameters()))
+           block_size=model_cfg.block_size, parameters=sum(p.numel() for p in GPT(GPTConfig(vocab_size=VOCAB, **model_cfg.gpt_kwargs())).parameters()))
 
 
 if __name__ == "__main__":

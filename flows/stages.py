@@ -117,6 +117,9 @@ def pretrain(recipe: Recipe, root: str, parent_id: str, encode_result: dict[str,
         train_shards=splits["train"]["shards"], val_shards=splits["val"]["shards"],
         train_sha256=splits["train"].get("sha256"), val_sha256=splits["val"].get("sha256"),
     )
+    from tasks.pretrain.job import accumulation_steps
+
+    accumulation_steps(job, recipe.compute.num_workers)  # a global batch that does not divide fails now
     out = launch.plan(job, root, encode_result["key"])
     cached = out.is_complete()
     with parent.child("pretrain", tags={"werk.key": out.key, "werk.cached": cached, "werk.uri": out.uri}) as run:

@@ -49,12 +49,13 @@ class TokenSamples(Dataset):
 
 
 class OrderedBatches(Sampler[list[int]]):
-    """Every sample once, in order, split across ranks (validation): the same every time."""
+    """The first `max_batches * batch_size` samples, in order, split evenly across ranks
+    (validation): the same samples whatever the number of ranks, and the same every time."""
 
     def __init__(self, n_samples: int, batch_size: int, max_batches: int, rank: int, world_size: int):
-        mine = np.arange(n_samples)[rank::world_size]
-        usable = min(len(mine), max_batches * batch_size)
-        self.batches = [mine[i : i + batch_size].tolist() for i in range(0, usable, batch_size)]
+        total = min(max_batches * batch_size, n_samples) // world_size * world_size
+        mine = np.arange(total)[rank::world_size]
+        self.batches = [mine[i : i + batch_size].tolist() for i in range(0, len(mine), batch_size)]
 
     def __len__(self) -> int:
         return len(self.batches)

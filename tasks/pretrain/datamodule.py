@@ -21,13 +21,17 @@ class TokenDataModule(L.LightningDataModule):
     def __init__(
         self, train_paths: list[str | Path], val_paths: list[str | Path], block_size: int, batch_size: int,
         steps_per_round: int, val_batches: int, seed: int, rank: int, world_size: int, num_workers: int = 0,
+        accumulate: int = 1,
     ) -> None:
         super().__init__()
         self.train_set = TokenSamples(train_paths, block_size)
         self.val_set = TokenSamples(val_paths, block_size)
         if len(self.val_set) == 0:
             raise ValueError(f"the validation split holds no sample of {block_size + 1} tokens")
-        self.sampler = GlobalOrderSampler(len(self.train_set), batch_size, steps_per_round, seed, rank, world_size)
+        # The sampler counts micro-batches: `accumulate` of them make one optimizer step.
+        self.sampler = GlobalOrderSampler(len(self.train_set), batch_size, steps_per_round * accumulate, seed, rank,
+                                          world_size)
+        self.samples_per_step = batch_size * world_size * accumulate
         self.batch_size, self.val_batches = batch_size, val_batches
         self.rank, self.world_size, self.num_workers = rank, world_size, num_workers
         self._consumed: int | None = None
@@ -44,7 +48,7 @@ class TokenDataModule(L.LightningDataModule):
         # What the trainer consumed, not what loader workers may have prefetched: one global batch
         # per optimizer step.
         step = self.trainer.global_step if self.trainer is not None else 0
-        return {"position": step * self.sampler.global_batch, "seed": self.sampler.seed}
+        return {"position": step * self.samples_per_step, "seed": self.sampler.seed}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("seed", self.sampler.seed) != self.sampler.seed:

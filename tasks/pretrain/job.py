@@ -19,3 +19,17 @@ class PretrainJob(StageConfig):
     val_sha256: list[str] | None = None
     mlflow_tracking_uri: str | None = None
     mlflow_run_id: str | None = None
+
+
+def accumulation_steps(job: PretrainJob, world_size: int) -> int:
+    """Micro-batches per optimizer step that keep `global_batch_tokens` for this many workers."""
+    if not job.train.global_batch_tokens:
+        return 1
+    per_micro = job.train.batch_size * world_size * job.model.block_size
+    steps, rest = divmod(job.train.global_batch_tokens, per_micro)
+    if rest or not steps:
+        raise ValueError(
+            f"train.global_batch_tokens={job.train.global_batch_tokens} is not a multiple of batch_size x workers x "
+            f"block_size = {per_micro}"
+        )
+    return steps

@@ -75,7 +75,7 @@ def run_pretrain(job: PretrainJob, out: StageOutput, root: str) -> dict[str, Any
     with result.checkpoint.as_directory() as ckpt_dir:
         state = torch.load(Path(ckpt_dir) / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
     weights = {k.removeprefix("model."): v for k, v in state["state_dict"].items() if k.startswith("model.")}
-    model_config = {"vocab_size": job.vocab_size, **job.model.model_dump()}
+    model_config = {"vocab_size": job.vocab_size, **job.model.gpt_kwargs()}
     with tempfile.TemporaryDirectory() as tmp:
         torch.save(weights, Path(tmp) / "model.pt")
         storage.upload_file(Path(tmp) / "model.pt", out.path("model.pt"))

@@ -24,7 +24,7 @@ from infra.storage import local_copy
 from models.gpt import GPTConfig
 from tasks.encode.shard_format import verify_shard
 from tasks.pretrain.datamodule import TokenDataModule
-from tasks.pretrain.job import PretrainJob
+from tasks.pretrain.job import PretrainJob, accumulation_steps
 from tasks.pretrain.module import GPTModule
 from tasks.pretrain.throughput import TokensPerSecond
 
@@ -32,7 +32,7 @@ CHECKPOINT_FILE = "checkpoint.ckpt"  # the name RayTrainReportCallback saves und
 
 
 def gpt_config(job: PretrainJob) -> GPTConfig:
-    return GPTConfig(vocab_size=job.vocab_size, **job.model.model_dump())
+    return GPTConfig(vocab_size=job.vocab_size, **job.model.gpt_kwargs())
 
 
 def _verified(uris: list[str], sha256: list[str] | None, vocab_size: int) -> list:
@@ -52,11 +52,12 @@ def train_loop(config: dict) -> None:
     L.seed_everything(job.train.seed, workers=True, verbose=False)
 
     block = job.model.block_size
+    accumulate = accumulation_steps(job, world)
     data = TokenDataModule(
         _verified(job.train_shards, job.train_sha256, job.vocab_size),
         _verified(job.val_shards, job.val_sha256, job.vocab_size),
         block_size=block, batch_size=job.train.batch_size, steps_per_round=job.train.steps_per_checkpoint,
-        val_batches=job.train.val_batches, seed=job.train.seed, rank=rank, world_size=world,
+        val_batches=job.train.val_batches, seed=job.train.seed, rank=rank, world_size=world, accumulate=accumulate,
     )
 
     logger = False
@@ -73,6 +74,7 @@ def train_loop(config: dict) -> None:
         logger=logger,
         precision=job.train.precision,
         gradient_clip_val=job.train.grad_clip or None,
+        accumulate_grad_batches=accumulate,
         log_every_n_steps=job.train.log_every_n_steps,
         check_val_every_n_epoch=1,
         num_sanity_val_steps=0,
