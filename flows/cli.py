@@ -77,61 +77,66 @@ def _stdout_to_stderr(enabled: bool):
         os.close(saved)
 
 
-@app.command()
-def run(
-    recipe: Annotated[str, typer.Option("--recipe", "-r", help="Recipe name or path to a YAML file.")] = "demo",
-    overrides: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a recipe key: key=value.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one machine-readable summary on stdout.")] = False,
-) -> None:
-    """Run the whole pipeline: ingest, tokenizer, encode, pretrain, evaluate, register."""
+RecipeOpt = Annotated[str, typer.Option("--recipe", "-r", help="Recipe name or path to a YAML file.")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a recipe key: key=value.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one machine-readable summary on stdout.")]
+
+
+def _run_flow(recipe: str, overrides: list[str], as_json: bool, load_flow) -> tuple[Any, dict[str, Any] | None]:
+    """Validate the recipe and its inputs (exit 2 on a problem), run the flow `load_flow()` returns,
+    and print its summary as JSON when asked. Returns the recipe and the summary (None if printed)."""
     from flows.recipe import RecipeError, load_recipe
 
     _prepare_environment()
-    overrides = overrides or []
     try:
         cfg = load_recipe(recipe, overrides)
     except RecipeError as exc:
         _fail(str(exc))
     _check_sources(cfg)
     with _stdout_to_stderr(as_json) as out:
-        from flows.pipeline import pipeline
-
+        flow = load_flow()  # imported late: Prefect and friends take seconds to import
         if not as_json:
-            console.print(f"[bold]Werk[/]: running recipe [cyan]{cfg.name}[/] (WERK_HOME={os.environ['WERK_HOME']})")
-        summary = pipeline(recipe=recipe, overrides=overrides)
+            console.print(f"[bold]Werk[/]: {flow.name} on recipe [cyan]{cfg.name}[/] (WERK_HOME={os.environ['WERK_HOME']})")
+        summary = flow(recipe=recipe, overrides=overrides)
         if as_json:
             out.write(json.dumps(summary, default=str) + "\n")
             out.flush()
-            return
-    _print_summary(summary)
+            return cfg, None
+    return cfg, summary
+
+
+@app.command()
+def run(recipe: RecipeOpt = "demo", overrides: SetOpt = None, as_json: JsonOpt = False) -> None:
+    """Run the whole pipeline: ingest, tokenizer, encode, pretrain, evaluate, register."""
+
+    def load():
+        from flows.pipeline import pipeline
+
+        return pipeline
+
+    _, summary = _run_flow(recipe, overrides or [], as_json, load)
+    if summary is not None:
+        _print_summary(summary)
 
 
 @app.command()
 def ingest(
-    recipe: Annotated[str, typer.Option("--recipe", "-r", help="Recipe name or path to a YAML file.")] = "demo",
+    recipe: RecipeOpt = "demo",
     sources: Annotated[Optional[list[str]], typer.Option("--source", help="Path, glob or s3:// prefix; replaces the recipe's sources.")] = None,
-    overrides: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a recipe key: key=value.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one machine-readable summary on stdout.")] = False,
+    overrides: SetOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Run the ingest stage alone: clean, filter, deduplicate, redact PII, split."""
     from flows.ingest import source_overrides
-    from flows.recipe import RecipeError, load_recipe
 
-    _prepare_environment()
-    overrides = [*(overrides or []), *source_overrides(sources or [])]
-    try:
-        cfg = load_recipe(recipe, overrides)
-    except RecipeError as exc:
-        _fail(str(exc))
-    _check_sources(cfg)
-    with _stdout_to_stderr(as_json) as out:
+    def load():
         from flows.ingest import ingest_flow
 
-        summary = ingest_flow(recipe=recipe, overrides=overrides)
-        if as_json:
-            out.write(json.dumps(summary, default=str) + "\n")
-            out.flush()
-            return
+        return ingest_flow
+
+    cfg, summary = _run_flow(recipe, [*(overrides or []), *source_overrides(sources or [])], as_json, load)
+    if summary is None:
+        return
     table = Table(title=f"Ingest: {cfg.name}")
     table.add_column("what")
     table.add_column("count", justify="right")
@@ -148,29 +153,17 @@ def ingest(
 
 
 @app.command()
-def tokenize(
-    recipe: Annotated[str, typer.Option("--recipe", "-r", help="Recipe name or path to a YAML file.")] = "demo",
-    overrides: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a recipe key: key=value.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one machine-readable summary on stdout.")] = False,
-) -> None:
+def tokenize(recipe: RecipeOpt = "demo", overrides: SetOpt = None, as_json: JsonOpt = False) -> None:
     """Train (or load) the tokenizer and encode token shards (ingest first if needed)."""
-    from flows.recipe import RecipeError, load_recipe
 
-    _prepare_environment()
-    overrides = overrides or []
-    try:
-        cfg = load_recipe(recipe, overrides)
-    except RecipeError as exc:
-        _fail(str(exc))
-    _check_sources(cfg)
-    with _stdout_to_stderr(as_json) as out:
+    def load():
         from flows.tokenize import tokenize_flow
 
-        summary = tokenize_flow(recipe=recipe, overrides=overrides)
-        if as_json:
-            out.write(json.dumps(summary, default=str) + "\n")
-            out.flush()
-            return
+        return tokenize_flow
+
+    cfg, summary = _run_flow(recipe, overrides or [], as_json, load)
+    if summary is None:
+        return
     table = Table(title=f"Tokenizer fertility: {cfg.name}")
     for col in ("language", "tokens/word", "bytes/token"):
         table.add_column(col)

@@ -5,13 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, runtime
+from prefect import flow
 
 from flows import stages
-from flows.provenance import git_commit
-from flows.recipe import load_recipe
-from infra.storage import werk_home
-from tasks.tracking.runs import pipeline_run
+from flows.context import flow_run
 
 
 def source_overrides(paths: list[str]) -> list[str]:
@@ -33,14 +30,9 @@ def ingest_flow(recipe: str = "demo", overrides: list[str] | None = None) -> dic
         overrides: Dotted overrides applied to the recipe, e.g. `ingest.dedup.near=true`.
     """
     overrides = list(overrides or [])
-    cfg = load_recipe(recipe, overrides)
-    root = cfg.storage_root or str(werk_home() / "store")
-    flow_run_id = str(runtime.flow_run.id or "")
-    tags = {"werk.recipe": cfg.name, "werk.prefect_flow_run_id": flow_run_id, "werk.git_commit": git_commit(),
-            "werk.flow": "ingest", "werk.storage_root": root}
-    with pipeline_run(f"werk-{cfg.name}", f"ingest-{flow_run_id[:8] or 'local'}", tags) as parent:
+    with flow_run(recipe, overrides, "ingest", "ingest") as run:
+        cfg, root, parent = run.cfg, run.root, run.parent
         parent.log_params({"ingest": cfg.ingest.model_dump(mode="json")})
-        parent.log_dict(cfg.model_dump(mode="json"), "config/recipe.yaml")
         result = stages.ingest(cfg, root, parent.run_id)
         stats = result["stats"]
         return {

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, runtime
-from flows.provenance import git_commit
-from flows.recipe import load_recipe
+from prefect import flow
+
 from flows import stages
-from infra.storage import werk_home
-from tasks.tracking.runs import pipeline_run
+from flows.context import flow_run
 from tasks.tracking.setup import tracking_uri
 
 
@@ -27,22 +25,9 @@ def pipeline(recipe: str = "demo", overrides: list[str] | None = None) -> dict[s
         overrides: Dotted overrides applied to the recipe, e.g. `train.max_steps=50`.
     """
     overrides = list(overrides or [])
-    cfg = load_recipe(recipe, overrides)
-    root = cfg.storage_root or str(werk_home() / "store")
-    flow_run_id = str(runtime.flow_run.id or "")
-    commit = git_commit()
-    tags = {
-        "werk.recipe": cfg.name,
-        "werk.prefect_flow_run_id": flow_run_id,
-        "werk.git_commit": commit,
-        "mlflow.source.git.commit": commit,
-        "werk.storage_root": root,
-    }
-    with pipeline_run(f"werk-{cfg.name}", f"{cfg.name}-{flow_run_id[:8] or 'local'}", tags) as parent:
-        resolved = cfg.model_dump(mode="json")
-        parent.log_params(resolved)
-        parent.log_dict(resolved, "config/recipe.yaml")
-        parent.log_dict({"overrides": list(overrides)}, "config/overrides.json")
+    with flow_run(recipe, overrides, "pipeline") as run:
+        cfg, root, parent, flow_run_id, commit = run.cfg, run.root, run.parent, run.flow_run_id, run.commit
+        parent.log_params(cfg.model_dump(mode="json"))
 
         ing = stages.ingest(cfg, root, parent.run_id)
         tok = stages.train_tokenizer(cfg, root, parent.run_id, ing)

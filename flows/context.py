@@ -1,0 +1,46 @@
+"""What every Werk flow does first: resolve the recipe and open its parent MLflow run."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+from prefect import runtime
+
+from flows.provenance import git_commit
+from flows.recipe import Recipe, load_recipe
+from infra.storage import werk_home
+from tasks.tracking.runs import Run, pipeline_run
+
+
+@dataclass(frozen=True)
+class FlowRun:
+    cfg: Recipe
+    root: str
+    parent: Run
+    flow_run_id: str
+    commit: str
+
+
+@contextmanager
+def flow_run(recipe: str, overrides: list[str], kind: str, run_prefix: str | None = None) -> Iterator[FlowRun]:
+    """The resolved recipe, its storage root, and a parent MLflow run tagged with the Prefect flow
+    run, the git commit and the recipe, holding the resolved recipe as an artifact."""
+    cfg = load_recipe(recipe, overrides)
+    root = cfg.storage_root or str(werk_home() / "store")
+    flow_run_id = str(runtime.flow_run.id or "")
+    commit = git_commit()
+    tags = {
+        "werk.recipe": cfg.name,
+        "werk.flow": kind,
+        "werk.prefect_flow_run_id": flow_run_id,
+        "werk.git_commit": commit,
+        "mlflow.source.git.commit": commit,
+        "werk.storage_root": root,
+    }
+    name = f"{run_prefix or cfg.name}-{flow_run_id[:8] or 'local'}"
+    with pipeline_run(f"werk-{cfg.name}", name, tags) as parent:
+        parent.log_dict(cfg.model_dump(mode="json"), "config/recipe.yaml")
+        parent.log_dict({"overrides": list(overrides)}, "config/overrides.json")
+        yield FlowRun(cfg, root, parent, flow_run_id, commit)
