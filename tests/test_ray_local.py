@@ -8,7 +8,7 @@ import psutil
 import pytest
 
 from infra.ray_cluster import ray_map, ray_session
-from tasks.ingest.split import is_validation
+from tasks.ingest.clean import normalize
 
 pytestmark = pytest.mark.slow
 
@@ -21,9 +21,10 @@ def _loopback(ip: str) -> bool:
 
 def test_local_ray_binds_loopback_and_maps_in_order():
     with ray_session(min_cpus=2):
-        # A function importable on the workers (Werk's own); results must come back in input order.
-        assert ray_map(is_validation, [(f"{i:x}" * 16, 0.5) for i in range(16)], max_in_flight=2) == [
-            is_validation(f"{i:x}" * 16, 0.5) for i in range(16)]
+        # A function importable on the workers (Werk's own) with a distinct result per input, so
+        # any reordering of results would show.
+        texts = [f"  doc {i}  " for i in range(16)]
+        assert ray_map(normalize, [(t,) for t in texts], max_in_flight=2) == [f"doc {i}" for i in range(16)]
         ours = {p.pid for p in psutil.Process().children(recursive=True)}
         listening = [c for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.pid in ours]
         assert listening, "expected Ray's servers among this process's children"

@@ -53,7 +53,6 @@ class ScanResult:
     docs_in: int = 0
     bytes_in: int = 0
     rejected: Counter = field(default_factory=Counter)
-    redactions: Counter = field(default_factory=Counter)
 
 
 def work_path(work_uri: str, unit: int, kind: str) -> str:
@@ -121,7 +120,6 @@ def scan_unit(cfg: IngestConfig, unit: Unit, work_uri: str) -> ScanResult:
             if cfg.pii.enabled:
                 red = redact(text, tuple(cfg.pii.kinds))
                 text, counts = red.text, red.counts
-                res.redactions.update(counts)
             encoded = text.encode("utf-8")
             sha = hashlib.sha256(encoded).hexdigest()
             doc_id = f"{src.name}/{rec.external_id or sha[:16]}"
