@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import alternate, report, timed  # noqa: E402
 
 from tasks.encode.shard_format import write_shard  # noqa: E402
-from tasks.pretrain.data import TokenSamples  # noqa: E402
+from tasks.training.data import TokenSamples  # noqa: E402
 
 
 def main() -> None:

@@ -28,10 +28,10 @@ from infra.ray_cluster import ray_session  # noqa: E402
 from models.gpt import GPT, GPTConfig  # noqa: E402
 from tasks.artifacts import StageOutput  # noqa: E402
 from tasks.encode.shard_format import write_shard  # noqa: E402
-from tasks.pretrain import launch  # noqa: E402
-from tasks.pretrain.config import ComputeConfig, ModelConfig, TrainConfig  # noqa: E402
-from tasks.pretrain.data import TokenSamples  # noqa: E402
-from tasks.pretrain.job import PretrainJob  # noqa: E402
+from tasks.training import launch  # noqa: E402
+from tasks.training.config import ComputeConfig, ModelConfig, TrainConfig  # noqa: E402
+from tasks.training.data import TokenSamples  # noqa: E402
+from tasks.training.job import PretrainJob  # noqa: E402
 
 VOCAB, WORKERS, BATCH = 4096, 2, 16
 

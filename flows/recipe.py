@@ -20,7 +20,7 @@ from tasks.config_base import StageConfig
 from tasks.encode.config import EncodeConfig
 from tasks.evaluate.config import EvalConfig
 from tasks.ingest.config import IngestConfig
-from tasks.pretrain.config import ComputeConfig, ModelConfig, TrainConfig
+from tasks.training.config import ComputeConfig, ModelConfig, TrainConfig
 from tasks.tokenizer.config import TokenizerConfig
 
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"

@@ -105,8 +105,8 @@ def encode(recipe: Recipe, root: str, parent_id: str, ingest_result: dict[str, A
 def pretrain(recipe: Recipe, root: str, parent_id: str, encode_result: dict[str, Any]) -> dict[str, Any]:
     """Train the GPT with Ray Train + Lightning; resumes from the last checkpoint if interrupted."""
     from infra.ray_cluster import ray_session
-    from tasks.pretrain import launch
-    from tasks.pretrain.job import PretrainJob
+    from tasks.training import launch
+    from tasks.training.job import PretrainJob
     from tasks.tracking.setup import tracking_uri
 
     splits = encode_result["summary"]["splits"]
@@ -117,7 +117,7 @@ def pretrain(recipe: Recipe, root: str, parent_id: str, encode_result: dict[str,
         train_shards=splits["train"]["shards"], val_shards=splits["val"]["shards"],
         train_sha256=splits["train"].get("sha256"), val_sha256=splits["val"].get("sha256"),
     )
-    from tasks.pretrain.job import accumulation_steps
+    from tasks.training.job import accumulation_steps
 
     accumulation_steps(job, recipe.compute.num_workers)  # a global batch that does not divide fails now
     out = launch.plan(job, root, encode_result["key"])

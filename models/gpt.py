@@ -6,7 +6,7 @@ optional grouped-query attention). Attention always goes through
 `F.scaled_dot_product_attention`, which picks flash kernels on GPU.
 
 This file imports torch only: no training framework, no tracking, no distributed code. Training,
-parallelism and logging live in `tasks/pretrain`, so this file can be read top to bottom and
+parallelism and logging live in `tasks/training`, so this file can be read top to bottom and
 reused anywhere torch runs.
 """
 

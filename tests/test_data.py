@@ -6,9 +6,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from tasks.encode.shard_format import write_shard
-from tasks.pretrain.data import OrderedBatches, TokenSamples
-from tasks.pretrain.sampling import GlobalOrderSampler, sample_order
-from tasks.pretrain.schedule import lr_factor
+from tasks.training.data import OrderedBatches, TokenSamples
+from tasks.training.sampling import GlobalOrderSampler, sample_order
+from tasks.training.schedule import lr_factor
 
 
 def _shards(tmp_path, sizes):

@@ -26,9 +26,9 @@ def _fit(tmp_path, max_steps, ckpt_path=None, save_every=None):
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from models.gpt import GPTConfig
-    from tasks.pretrain.config import TrainConfig
-    from tasks.pretrain.datamodule import TokenDataModule
-    from tasks.pretrain.module import GPTModule
+    from tasks.training.config import TrainConfig
+    from tasks.training.datamodule import TokenDataModule
+    from tasks.training.module import GPTModule
 
     class Record(L.Callback):
         def __init__(self):

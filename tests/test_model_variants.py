@@ -3,7 +3,7 @@ import torch
 
 from models.gpt import GPT, GPTConfig
 from models.presets import PRESETS
-from tasks.pretrain.config import ModelConfig
+from tasks.training.config import ModelConfig
 
 MODERN = dict(norm="rmsnorm", mlp="swiglu", position="rope")
 

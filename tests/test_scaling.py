@@ -34,9 +34,9 @@ def _encoded(tmp_path, corpus_dir):
 def test_one_and_two_workers_follow_the_same_trajectory(tmp_path, corpus_dir):
     from infra.ray_cluster import ray_session
     from tasks.artifacts import StageOutput
-    from tasks.pretrain import launch
-    from tasks.pretrain.config import ComputeConfig, ModelConfig, TrainConfig
-    from tasks.pretrain.job import PretrainJob
+    from tasks.training import launch
+    from tasks.training.config import ComputeConfig, ModelConfig, TrainConfig
+    from tasks.training.job import PretrainJob
 
     summary = _encoded(tmp_path, corpus_dir)
     block, batch = 32, 4

@@ -13,7 +13,7 @@ from tasks.evaluate import metrics
 from tasks.evaluate.config import EvalConfig
 from tasks.evaluate.report import markdown
 from tasks.evaluate.samples import generate
-from tasks.pretrain.launch import load_model
+from tasks.training.launch import load_model
 from tasks.tokenizer.train import load_tokenizer
 
 STAGE = "evaluate"

@@ -17,7 +17,7 @@ import torch
 
 from infra import storage
 from tasks.artifacts import StageOutput
-from tasks.pretrain.job import PretrainJob
+from tasks.training.job import PretrainJob
 
 STAGE = "pretrain"
 VERSION = 1
@@ -48,7 +48,7 @@ def run_pretrain(job: PretrainJob, out: StageOutput, root: str) -> dict[str, Any
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from tasks.pretrain.train_loop import CHECKPOINT_FILE, train_loop
+    from tasks.training.train_loop import CHECKPOINT_FILE, train_loop
 
     storage_path, filesystem = _ray_storage(root)
     resources = {"CPU": job.compute.cpus_per_worker}

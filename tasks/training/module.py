@@ -8,8 +8,8 @@ import lightning as L
 import torch
 
 from models.gpt import GPT, GPTConfig
-from tasks.pretrain.config import TrainConfig
-from tasks.pretrain.schedule import lr_factor
+from tasks.training.config import TrainConfig
+from tasks.training.schedule import lr_factor
 
 
 class GPTModule(L.LightningModule):

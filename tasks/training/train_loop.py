@@ -23,10 +23,10 @@ from ray.train.lightning import (
 from infra.storage import local_copy
 from models.gpt import GPTConfig
 from tasks.encode.shard_format import verify_shard
-from tasks.pretrain.datamodule import TokenDataModule
-from tasks.pretrain.job import PretrainJob, accumulation_steps
-from tasks.pretrain.module import GPTModule
-from tasks.pretrain.throughput import TokensPerSecond
+from tasks.training.datamodule import TokenDataModule
+from tasks.training.job import PretrainJob, accumulation_steps
+from tasks.training.module import GPTModule
+from tasks.training.throughput import TokensPerSecond
 
 CHECKPOINT_FILE = "checkpoint.ckpt"  # the name RayTrainReportCallback saves under
 

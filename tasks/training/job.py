@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from tasks.config_base import StageConfig
-from tasks.pretrain.config import ComputeConfig, ModelConfig, TrainConfig
+from tasks.training.config import ComputeConfig, ModelConfig, TrainConfig
 
 
 class PretrainJob(StageConfig):

@@ -13,8 +13,8 @@ from typing import Any
 import lightning as L
 from torch.utils.data import DataLoader
 
-from tasks.pretrain.data import OrderedBatches, TokenSamples
-from tasks.pretrain.sampling import GlobalOrderSampler
+from tasks.training.data import OrderedBatches, TokenSamples
+from tasks.training.sampling import GlobalOrderSampler
 
 
 class TokenDataModule(L.LightningDataModule):
