@@ -77,7 +77,7 @@ def test_stage_outputs_and_checkpoints_are_in_s3(cluster, summary):
         assert st["uri"].startswith(f"s3://{BUCKET}/store/{stage}/"), stage
         assert storage.exists(st["uri"] + "/_SUCCESS.json")
     fs, _ = storage.filesystem(f"s3://{BUCKET}")
-    checkpoints = fs.glob(f"{BUCKET}/store/ray/pretrain-*/checkpoint_*/checkpoint.ckpt")
+    checkpoints = fs.glob(f"{BUCKET}/store/ray/pretrain-*/step-*/checkpoint.ckpt")
     assert checkpoints, fs.find(f"{BUCKET}/store/ray")
     assert all(math.isfinite(v) for v in summary["metrics"].values())
 

@@ -25,7 +25,7 @@ def _checkpoint_steps(home: Path) -> list[int]:
     import torch
 
     steps = []
-    for ckpt in sorted(home.glob("store/ray/pretrain-*/checkpoint_*/checkpoint.ckpt")):
+    for ckpt in sorted(home.glob("store/ray/pretrain-*/step-*/checkpoint.ckpt")):
         try:
             steps.append(int(torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"]))
         except Exception:  # still being written

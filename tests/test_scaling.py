@@ -5,30 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers.encoded import encoded_corpus
 
 pytestmark = pytest.mark.slow
-
-
-def _encoded(tmp_path, corpus_dir):
-    from tasks.encode import stage as encode_stage
-    from tasks.encode.config import EncodeConfig
-    from tasks.ingest import stage as ingest_stage
-    from tasks.ingest.config import IngestConfig, SourceConfig
-    from tasks.tokenizer import train as tok_stage
-    from tasks.tokenizer.config import TokenizerConfig
-
-    root = str(tmp_path / "store")
-    icfg = IngestConfig(sources=[SourceConfig(name="p", uri=str(corpus_dir / "parlspeech"), license="x", id_field="id")],
-                        val_fraction=0.1)
-    ing, files = ingest_stage.plan(icfg, root)
-    ingest_stage.run_ingest(icfg, ing, files)
-    shards = ing.completion()["shards"]
-    tcfg = TokenizerConfig(vocab_size=512)
-    tok = tok_stage.plan(tcfg, root, ing.key)
-    tok_stage.run_tokenizer(tcfg, tok, shards["train"])
-    ecfg = EncodeConfig()
-    enc = encode_stage.plan(ecfg, root, ing.key, tok.key)
-    return encode_stage.run_encode(ecfg, enc, shards, tok.path("tokenizer.json"))
 
 
 def test_one_and_two_workers_follow_the_same_trajectory(tmp_path, corpus_dir):
@@ -38,7 +17,7 @@ def test_one_and_two_workers_follow_the_same_trajectory(tmp_path, corpus_dir):
     from tasks.training.config import ComputeConfig, ModelConfig, TrainConfig
     from tasks.training.job import PretrainJob
 
-    summary = _encoded(tmp_path, corpus_dir)
+    summary = encoded_corpus(tmp_path, corpus_dir)
     block, batch = 32, 4
     results = {}
     with ray_session(min_cpus=2):

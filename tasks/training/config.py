@@ -52,15 +52,34 @@ class TrainConfig(StageConfig):
         "the global batch stays the same whatever the worker count. Default: one micro-batch per worker.",
     )
     lr: float = Field(1e-3, gt=0.0)
-    min_lr_ratio: float = Field(0.1, ge=0.0, le=1.0, description="Cosine decay floor, as a share of lr.")
+    schedule: Literal["cosine", "wsd"] = Field(
+        "cosine", description="Warm-up then cosine decay, or warm-up-stable-decay (constant lr, then a linear "
+        "decay over the last `decay_fraction` of the steps).",
+    )
+    min_lr_ratio: float = Field(0.1, ge=0.0, le=1.0, description="Decay floor, as a share of lr.")
     warmup_steps: int = Field(50, ge=0)
+    decay_fraction: float = Field(0.2, gt=0.0, le=1.0, description="WSD: share of max_steps spent decaying.")
     weight_decay: float = Field(0.1, ge=0.0)
     grad_clip: float = Field(1.0, ge=0.0, description="0 turns clipping off.")
     seed: int = 1337
     precision: Literal["32-true", "bf16-mixed", "16-mixed"] = "32-true"
+    compile: bool = Field(False, description="torch.compile each transformer block (GPU; slow to start on CPU).")
+    activation_checkpointing: bool = Field(
+        False, description="Recompute each block's activations in the backward pass: less memory, ~30% more compute."
+    )
+    deterministic: bool = Field(
+        False, description="Deterministic algorithms only, so a resumed run repeats an uninterrupted one bit for bit."
+    )
     steps_per_checkpoint: int = Field(
         200, ge=1, description="Checkpoint and validate every this many steps."
     )
+    keep_checkpoints: int = Field(
+        2, ge=1, description="Resumable checkpoints kept (the newest); the best by validation loss is kept apart."
+    )
+    divergence_patience: int = Field(
+        3, ge=1, description="Non-finite steps in a row (each one skipped) before rolling back to the last checkpoint."
+    )
+    max_rollbacks: int = Field(3, ge=0, description="Rollbacks allowed before the run fails as diverged.")
     val_batches: int = Field(8, ge=1, description="Validation batches per check.")
     log_every_n_steps: int = Field(10, ge=1)
 
@@ -71,7 +90,24 @@ class ComputeConfig(StageConfig):
     num_workers: int = Field(2, ge=1)
     use_gpu: bool = False
     cpus_per_worker: float = Field(1.0, gt=0.0)
+    gpus_per_worker: float = Field(1.0, gt=0.0, description="Used only with use_gpu.")
+    resources_per_worker: dict[str, float] = Field(
+        default_factory=dict, description="Extra Ray resources per worker, e.g. a node label resource."
+    )
+    strategy: Literal["ddp", "fsdp"] = Field(
+        "ddp", description="DDP replicates the model on every worker; FSDP shards it (GPU only) for models that "
+        "do not fit one device.",
+    )
+    peak_tflops: float | None = Field(
+        None, gt=0.0, description="Peak dense TFLOP/s of one device for MFU; default: looked up from the GPU's name."
+    )
     max_failures: int = Field(0, ge=-1, description="Worker-group restarts from the last checkpoint.")
     torch_threads: int | None = Field(
         None, ge=1, description="Intra-op threads per worker; default: cpus_per_worker."
     )
+
+    @model_validator(mode="after")
+    def _fsdp_needs_gpu(self) -> "ComputeConfig":
+        if self.strategy == "fsdp" and not self.use_gpu:
+            raise ValueError("compute.strategy=fsdp needs compute.use_gpu=true (use ddp on CPU)")
+        return self

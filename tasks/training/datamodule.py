@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader
 
 from tasks.training.data import OrderedBatches, TokenSamples
@@ -37,12 +38,16 @@ class TokenDataModule(L.LightningDataModule):
         self._consumed: int | None = None
 
     def train_dataloader(self) -> DataLoader:
-        # batch_size=None: each sampler item is already a whole batch of sample indices.
-        return DataLoader(self.train_set, sampler=self.sampler, batch_size=None, num_workers=self.num_workers)
+        # batch_size=None: each sampler item is already a whole batch of sample indices. The loader's
+        # own generator keeps it from drawing on the global RNG, which dropout uses: a resumed run
+        # then draws the same masks as an uninterrupted one.
+        return DataLoader(self.train_set, sampler=self.sampler, batch_size=None, num_workers=self.num_workers,
+                          generator=torch.Generator().manual_seed(self.sampler.seed))
 
     def val_dataloader(self) -> DataLoader:
         batches = OrderedBatches(len(self.val_set), self.batch_size, self.val_batches, self.rank, self.world_size)
-        return DataLoader(self.val_set, sampler=batches, batch_size=None, num_workers=self.num_workers)
+        return DataLoader(self.val_set, sampler=batches, batch_size=None, num_workers=self.num_workers,
+                          generator=torch.Generator().manual_seed(self.sampler.seed))
 
     def state_dict(self) -> dict[str, Any]:
         # What the trainer consumed, not what loader workers may have prefetched: one global batch

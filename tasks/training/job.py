@@ -7,6 +7,8 @@ from pydantic import Field
 from tasks.config_base import StageConfig
 from tasks.training.config import ComputeConfig, ModelConfig, TrainConfig
 
+CHECKPOINT_FILE = "checkpoint.ckpt"  # inside each Ray Train checkpoint folder
+
 
 class PretrainJob(StageConfig):
     model: ModelConfig
@@ -19,6 +21,10 @@ class PretrainJob(StageConfig):
     val_sha256: list[str] | None = None
     mlflow_tracking_uri: str | None = None
     mlflow_run_id: str | None = None
+    system_metrics: bool = True
+    best_checkpoint_uri: str | None = None
+    stop_actor: str | None = None
+    stop_namespace: str | None = None
 
 
 def accumulation_steps(job: PretrainJob, world_size: int) -> int:

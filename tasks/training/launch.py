@@ -8,7 +8,6 @@ torch weights (`model.pt`, loaded with `weights_only=True`) plus `model_config.j
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import torch
 
 from infra import storage
 from tasks.artifacts import StageOutput
-from tasks.training.job import PretrainJob
+from tasks.training.job import CHECKPOINT_FILE, PretrainJob
 
 STAGE = "pretrain"
 VERSION = 1
@@ -44,46 +43,84 @@ def _ray_storage(root: str) -> tuple[str, Any]:
     return str(Path(root).resolve() / "ray"), None
 
 
+class TrainingStopped(RuntimeError):
+    """Training stopped early on request (SIGTERM/SIGUSR1) after writing a checkpoint."""
+
+
+def run_name(out: StageOutput) -> str:
+    return f"pretrain-{out.key}"
+
+
+def best_checkpoint_uri(root: str, out: StageOutput) -> str:
+    if root.startswith("s3://"):
+        return f"{root.rstrip('/')}/ray/{run_name(out)}/best"
+    return str(Path(root).resolve() / "ray" / run_name(out) / "best")
+
+
+def _resources(job: PretrainJob) -> dict[str, float]:
+    resources = {"CPU": job.compute.cpus_per_worker, **job.compute.resources_per_worker}
+    if job.compute.use_gpu:
+        resources["GPU"] = job.compute.gpus_per_worker
+    return resources
+
+
 def run_pretrain(job: PretrainJob, out: StageOutput, root: str) -> dict[str, Any]:
+    """Train until `train.max_steps`, resuming the run's latest checkpoint if there is one.
+
+    Raises `TrainingStopped` when SIGTERM/SIGUSR1 ended training early: the checkpoint is
+    written and the same call later resumes from it.
+    """
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from tasks.training.train_loop import CHECKPOINT_FILE, train_loop
+    from tasks.training.stop import stop_on_signals
+    from tasks.training.train_loop import train_loop
 
     storage_path, filesystem = _ray_storage(root)
-    resources = {"CPU": job.compute.cpus_per_worker}
-    if job.compute.use_gpu:
-        resources["GPU"] = 1
-    trainer = TorchTrainer(
-        train_loop_per_worker=train_loop,
-        train_loop_config=job.model_dump(mode="json"),
-        scaling_config=ScalingConfig(
-            num_workers=job.compute.num_workers, use_gpu=job.compute.use_gpu, resources_per_worker=resources
-        ),
-        run_config=RunConfig(
-            name=f"pretrain-{out.key}",
-            storage_path=storage_path,
-            storage_filesystem=filesystem,
-            checkpoint_config=CheckpointConfig(num_to_keep=2),
-            failure_config=FailureConfig(max_failures=job.compute.max_failures),
-        ),
-    )
-    result = trainer.fit()
+    name = run_name(out)
+    with stop_on_signals(f"werk-stop-{out.key}") as stop:
+        job = job.model_copy(update={"best_checkpoint_uri": best_checkpoint_uri(root, out),
+                                     "stop_actor": stop.actor_name, "stop_namespace": stop.namespace})
+        trainer = TorchTrainer(
+            train_loop_per_worker=train_loop,
+            train_loop_config=job.model_dump(mode="json"),
+            scaling_config=ScalingConfig(
+                num_workers=job.compute.num_workers, use_gpu=job.compute.use_gpu, resources_per_worker=_resources(job)
+            ),
+            run_config=RunConfig(
+                name=name,
+                storage_path=storage_path,
+                storage_filesystem=filesystem,
+                # The newest K; Ray never deletes the latest. The best is kept apart by CheckpointReporter.
+                checkpoint_config=CheckpointConfig(num_to_keep=job.train.keep_checkpoints),
+                failure_config=FailureConfig(max_failures=job.compute.max_failures),
+            ),
+        )
+        result = trainer.fit()
     if result.checkpoint is None:
         raise RuntimeError("pretraining finished without a checkpoint")
     metrics = {k: float(v) for k, v in (result.metrics or {}).items() if isinstance(v, (int, float))}
     with result.checkpoint.as_directory() as ckpt_dir:
         state = torch.load(Path(ckpt_dir) / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
+    step = int(state.get("global_step", 0))
+    if step < job.train.max_steps:
+        raise TrainingStopped(
+            f"pretraining stopped by {stop.reason or 'request'} at step {step} of {job.train.max_steps}; its "
+            f"checkpoint is saved at {result.checkpoint.path}: run the same command again to resume"
+        )
     weights = {k.removeprefix("model."): v for k, v in state["state_dict"].items() if k.startswith("model.")}
     model_config = {"vocab_size": job.vocab_size, **job.model.gpt_kwargs()}
     with tempfile.TemporaryDirectory() as tmp:
         torch.save(weights, Path(tmp) / "model.pt")
         storage.upload_file(Path(tmp) / "model.pt", out.path("model.pt"))
     storage.write_json(out.path("model_config.json"), model_config)
+    best = storage.join(job.best_checkpoint_uri, "best.json")
     summary = {
-        "global_step": int(state.get("global_step", 0)),
+        "global_step": step,
         "metrics": metrics,
         "checkpoint": result.checkpoint.path,
+        "best": {**storage.read_json(best), "checkpoint": storage.join(job.best_checkpoint_uri, CHECKPOINT_FILE)}
+        if storage.exists(best) else None,
         "parameters": sum(v.numel() for k, v in weights.items() if k != "lm_head.weight"),
     }
     out.publish({"summary": summary, "outputs": {"weights": out.path("model.pt"), "config": out.path("model_config.json")}})

@@ -8,15 +8,28 @@ import lightning as L
 import torch
 
 from models.gpt import GPT, GPTConfig
-from tasks.training.config import TrainConfig
+from tasks.training.config import ComputeConfig, TrainConfig
+from tasks.training.parallelize import plain_name, prepare
 from tasks.training.schedule import lr_factor
 
 
 class GPTModule(L.LightningModule):
-    def __init__(self, model_config: GPTConfig, train_config: TrainConfig) -> None:
+    def __init__(self, model_config: GPTConfig, train_config: TrainConfig,
+                 compute_config: ComputeConfig | None = None) -> None:
         super().__init__()
         self.model = GPT(model_config)
         self.train_config = train_config
+        self.compute_config = compute_config or ComputeConfig(num_workers=1)
+        # Decided on the bare model: wrappers may rename or flatten the parameters later.
+        # No weight decay on biases and norm gains (1-D parameters), as in GPT-2 training.
+        self.no_decay = {name for name, p in self.model.named_parameters() if p.dim() < 2}
+        self._prepared = False
+
+    def configure_model(self) -> None:
+        # Called by Lightning once the strategy is set up (and again on resume): wrap once.
+        if not self._prepared:
+            prepare(self.model, self.train_config, self.compute_config)
+            self._prepared = True
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
@@ -31,9 +44,9 @@ class GPTModule(L.LightningModule):
 
     def configure_optimizers(self):
         cfg = self.train_config
-        # No weight decay on biases and norm gains (1-D parameters), as in GPT-2 training.
-        decay = [p for p in self.model.parameters() if p.dim() >= 2]
-        no_decay = [p for p in self.model.parameters() if p.dim() < 2]
+        named = [(plain_name(n), p) for n, p in self.named_parameters() if p.requires_grad]
+        decay = [p for n, p in named if n.removeprefix("model.") not in self.no_decay]
+        no_decay = [p for n, p in named if n.removeprefix("model.") in self.no_decay]
         opt = torch.optim.AdamW(
             [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=cfg.lr,
@@ -41,6 +54,7 @@ class GPTModule(L.LightningModule):
         )
         schedule = torch.optim.lr_scheduler.LambdaLR(
             opt,
-            partial(lr_factor, warmup_steps=cfg.warmup_steps, max_steps=cfg.max_steps, min_ratio=cfg.min_lr_ratio),
+            partial(lr_factor, warmup_steps=cfg.warmup_steps, max_steps=cfg.max_steps, min_ratio=cfg.min_lr_ratio,
+                    schedule=cfg.schedule, decay_fraction=cfg.decay_fraction),
         )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

@@ -38,9 +38,11 @@ def sample_order(positions: np.ndarray, n_samples: int, seed: int) -> np.ndarray
 class GlobalOrderSampler(Sampler[list[int]]):
     """Batches of sample indices for one rank, `steps` batches per Lightning epoch ("round").
 
-    Lightning calls `set_epoch(round)` before each round; round `r` starts at global position
-    `r * steps * world * batch`. `load_state_dict` overrides the start of the next round (a
-    resume in the middle of a round); `state_dict` says where the next batch would start.
+    Rounds end at global steps that are multiples of `steps`. Each round starts where the last
+    one ended; `load_state_dict` sets the next position (a resume, possibly in the middle of a
+    round), and the round then runs to the next boundary. Lightning's epoch number is not used:
+    after some resumes Lightning counts epochs differently from the uninterrupted run, and the
+    data must not follow it. `state_dict` says where the next batch would start.
     """
 
     def __init__(self, n_samples: int, batch_size: int, steps: int, seed: int, rank: int, world_size: int):
@@ -54,15 +56,11 @@ class GlobalOrderSampler(Sampler[list[int]]):
         self._resume: int | None = None
 
     def set_epoch(self, epoch: int) -> None:
-        round_start = epoch * self.steps * self.global_batch
-        self._next = round_start
         if self._resume is not None:
-            # Resumed mid-round: continue at the saved position and end the round where it ends.
-            done = (self._resume - round_start) // self.global_batch
-            if 0 <= done <= self.steps:
-                self._next = self._resume
-        self._count = self.steps - (self._next - round_start) // self.global_batch
-        self._resume = None
+            self._next, self._resume = self._resume, None
+        # Round boundaries sit at multiples of `steps` global steps: a resumed round ends where the
+        # uninterrupted run's round ends.
+        self._count = self.steps - (self._next // self.global_batch) % self.steps
 
     def state_dict(self) -> dict[str, int]:
         return {"position": self._next}

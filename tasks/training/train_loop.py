@@ -1,8 +1,9 @@
 """The function each Ray Train worker runs: an ordinary Lightning Trainer, made distributed by Ray.
 
-Scaling (how many workers, CPU or GPU) is decided outside, in `launch.py`; this function only
-builds the model, the data and the Trainer, and resumes from Ray Train's latest checkpoint if the
-run is being restarted.
+Scaling (how many workers, CPU or GPU, DDP or FSDP) is decided outside, in `launch.py`; this
+function builds the model, the data, the callbacks and the Trainer, and resumes from Ray Train's
+latest registered checkpoint if the run is being restarted (after a failure, a preemption or a
+new launch of the same run).
 """
 
 from __future__ import annotations
@@ -13,22 +14,20 @@ import lightning as L
 import ray.train
 import torch
 from lightning.pytorch.loggers import MLFlowLogger
-from ray.train.lightning import (
-    RayDDPStrategy,
-    RayLightningEnvironment,
-    RayTrainReportCallback,
-    prepare_trainer,
-)
+from ray.train.lightning import RayLightningEnvironment, prepare_trainer
 
 from infra.storage import local_copy
 from models.gpt import GPTConfig
 from tasks.encode.shard_format import verify_shard
+from tasks.training import mfu, parallelize
+from tasks.training.checkpointing import CheckpointReporter, latest_checkpoint
 from tasks.training.datamodule import TokenDataModule
+from tasks.training.guard import GradientGuard
 from tasks.training.job import PretrainJob, accumulation_steps
+from tasks.training.metrics import StepMetrics
 from tasks.training.module import GPTModule
-from tasks.training.throughput import TokensPerSecond
-
-CHECKPOINT_FILE = "checkpoint.ckpt"  # the name RayTrainReportCallback saves under
+from tasks.training.rng import RngState
+from tasks.training.stop import StopOnRequest
 
 
 def gpt_config(job: PretrainJob) -> GPTConfig:
@@ -41,6 +40,23 @@ def _verified(uris: list[str], sha256: list[str] | None, vocab_size: int) -> lis
     for path, digest in zip(paths, sha256 or [None] * len(paths)):
         verify_shard(path, digest, vocab_size)
     return paths
+
+
+def _peak_flops(job: PretrainJob, world: int) -> float | None:
+    tflops = job.compute.peak_tflops
+    if tflops is None and job.compute.use_gpu and torch.cuda.is_available():
+        tflops = mfu.device_peak_tflops(torch.cuda.get_device_name())
+    return tflops * 1e12 * world if tflops else None
+
+
+def _system_metrics(job: PretrainJob):
+    """MLflow's CPU/GPU/memory/network sampler for the pretraining run (rank 0 only)."""
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    os.environ.setdefault("MLFLOW_TRACKING_URI", job.mlflow_tracking_uri or "")
+    monitor = SystemMetricsMonitor(job.mlflow_run_id, sampling_interval=10, samples_before_logging=1)
+    monitor.start()
+    return monitor
 
 
 def train_loop(config: dict) -> None:
@@ -59,37 +75,50 @@ def train_loop(config: dict) -> None:
         block_size=block, batch_size=job.train.batch_size, steps_per_round=job.train.steps_per_checkpoint,
         val_batches=job.train.val_batches, seed=job.train.seed, rank=rank, world_size=world, accumulate=accumulate,
     )
+    module = GPTModule(gpt_config(job), job.train, job.compute)
 
     logger = False
+    monitor = None
     if job.mlflow_run_id:
         logger = MLFlowLogger(tracking_uri=job.mlflow_tracking_uri, run_id=job.mlflow_run_id)
+        if rank == 0 and job.system_metrics:
+            monitor = _system_metrics(job)
+    callbacks = [
+        StepMetrics(job.train.log_every_n_steps, tokens_per_step=job.train.batch_size * block * world * accumulate,
+                    flops_per_token=mfu.flops_per_token(module.model), peak_flops_total=_peak_flops(job, world)),
+        GradientGuard(job.train.grad_clip, job.train.divergence_patience, job.train.max_rollbacks,
+                      latest_checkpoint, sharded=job.compute.strategy == "fsdp"),
+        RngState(),
+        reporter := CheckpointReporter(job.best_checkpoint_uri),
+    ]
+    if job.stop_actor:
+        callbacks.append(StopOnRequest(job.stop_actor, job.stop_namespace, reporter.save))
     trainer = L.Trainer(
         max_steps=job.train.max_steps,
         max_epochs=-1,
         accelerator="gpu" if job.compute.use_gpu else "cpu",
         devices="auto",
-        strategy=RayDDPStrategy(),
+        strategy=parallelize.strategy(job.train, job.compute),
         plugins=[RayLightningEnvironment()],
-        callbacks=[TokensPerSecond(job.train.log_every_n_steps), RayTrainReportCallback()],
+        callbacks=callbacks,
         logger=logger,
         precision=job.train.precision,
-        gradient_clip_val=job.train.grad_clip or None,
+        deterministic=job.train.deterministic,
+        gradient_clip_val=None,  # GradientGuard clips, after checking the norm is finite
         accumulate_grad_batches=accumulate,
         log_every_n_steps=job.train.log_every_n_steps,
         check_val_every_n_epoch=1,
         num_sanity_val_steps=0,
-        enable_checkpointing=False,  # Ray Train owns checkpoints (RayTrainReportCallback)
+        enable_checkpointing=False,  # CheckpointReporter writes checkpoints through Ray Train
         enable_progress_bar=False,
         enable_model_summary=rank == 0,
         use_distributed_sampler=False,  # our samplers already split the data across ranks
     )
     trainer = prepare_trainer(trainer)
 
-    module = GPTModule(gpt_config(job), job.train)
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint:
-        with checkpoint.as_directory() as ckpt_dir:
-            trainer.fit(module, datamodule=data, ckpt_path=os.path.join(ckpt_dir, CHECKPOINT_FILE),
-                        weights_only=True)
-    else:
-        trainer.fit(module, datamodule=data)
+    try:
+        with latest_checkpoint() as ckpt_path:
+            trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
+    finally:
+        if monitor is not None:
+            monitor.finish()
