@@ -23,6 +23,7 @@ app.add_typer(corpus_app, name="corpus")
 console = Console(stderr=True)
 
 EXIT_USAGE = 2
+EXIT_RETRY = 75  # EX_TEMPFAIL: stopped by a signal after a checkpoint; run again to resume
 
 
 def _prepare_environment() -> Path:
@@ -86,6 +87,7 @@ def _run_flow(recipe: str, overrides: list[str], as_json: bool, load_flow) -> tu
     """Validate the recipe and its inputs (exit 2 on a problem), run the flow `load_flow()` returns,
     and print its summary as JSON when asked. Returns the recipe and the summary (None if printed)."""
     from flows.recipe import RecipeError, load_recipe
+    from tasks.training.errors import TrainingStopped
 
     _prepare_environment()
     try:
@@ -97,7 +99,10 @@ def _run_flow(recipe: str, overrides: list[str], as_json: bool, load_flow) -> tu
         flow = load_flow()  # imported late: Prefect and friends take seconds to import
         if not as_json:
             console.print(f"[bold]Werk[/]: {flow.name} on recipe [cyan]{cfg.name}[/] (WERK_HOME={os.environ['WERK_HOME']})")
-        summary = flow(recipe=recipe, overrides=overrides)
+        try:
+            summary = flow(recipe=recipe, overrides=overrides)
+        except TrainingStopped as exc:  # SIGTERM/SIGUSR1: checkpointed; the same command resumes
+            _fail(str(exc), code=EXIT_RETRY)
         if as_json:
             out.write(json.dumps(summary, default=str) + "\n")
             out.flush()

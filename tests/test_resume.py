@@ -70,3 +70,35 @@ def test_killed_pretraining_resumes_from_its_last_checkpoint(werk_home):
     # (Ray may not yet have registered the newest checkpoint file when the kill came).
     assert logged and logged[0] >= max(EVERY, reached - EVERY) and logged[-1] == STEPS - 1
     assert max(_checkpoint_steps(werk_home)) == STEPS
+
+
+def test_sigterm_checkpoints_exits_75_and_the_same_command_resumes(werk_home):
+    """Slurm's warning (SIGTERM, or SIGUSR1 with --signal) reaches `werk run`: training writes a
+    checkpoint at the current step, the command exits with 75 (EX_TEMPFAIL) and says how to
+    resume; running it again continues from that step."""
+    werk = str(Path(sys.executable).parent / "werk")
+    env = {**os.environ, "WERK_HOME": str(werk_home)}
+    overrides = ["train.max_steps=400", "train.steps_per_checkpoint=50", "train.log_every_n_steps=5"]
+    args = [werk, "run", "--recipe", "debug", *sum((["--set", o] for o in overrides), []), "--json"]
+    log = open(werk_home / "first.log", "w")
+    first = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 600
+    while not _checkpoint_steps(werk_home):
+        assert first.poll() is None and time.monotonic() < deadline, (werk_home / "first.log").read_text()[-3000:]
+        time.sleep(0.2)
+    first.send_signal(signal.SIGUSR1)
+    assert first.wait(300) == 75, (werk_home / "first.log").read_text()[-3000:]
+    assert "stopped by SIGUSR1" in (werk_home / "first.log").read_text()
+    stopped = max(_checkpoint_steps(werk_home))
+    assert 50 <= stopped < 400
+
+    second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=900)
+    assert second.returncode == 0, second.stderr[-5000:]
+    summary = json.loads(second.stdout)
+    from mlflow import MlflowClient
+
+    from tasks.tracking.setup import configure
+
+    configure()
+    history = MlflowClient().get_metric_history(summary["mlflow"]["stage_run_ids"]["pretrain"], "train/loss")
+    assert min(m.step for m in history) >= stopped and max(m.step for m in history) == 399

@@ -16,6 +16,7 @@ import torch
 
 from infra import storage
 from tasks.artifacts import StageOutput
+from tasks.training.errors import TrainingStopped
 from tasks.training.job import CHECKPOINT_FILE, PretrainJob
 
 STAGE = "pretrain"
@@ -41,10 +42,6 @@ def _ray_storage(root: str) -> tuple[str, Any]:
         # Keys are read from the environment in each process, never pickled into the job.
         return root.removeprefix("s3://").rstrip("/") + "/ray", pafs.S3FileSystem(**kwargs)
     return str(Path(root).resolve() / "ray"), None
-
-
-class TrainingStopped(RuntimeError):
-    """Training stopped early on request (SIGTERM/SIGUSR1) after writing a checkpoint."""
 
 
 def run_name(out: StageOutput) -> str:

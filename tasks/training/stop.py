@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import warnings
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
@@ -59,6 +60,9 @@ def stop_on_signals(actor_name: str) -> Iterator[StopHandle]:
     previous = {}
     if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
         previous = {sig: signal.signal(sig, on_signal) for sig in SIGNALS}
+    else:
+        warnings.warn("pretraining runs outside the main thread: SIGTERM/SIGUSR1 will not checkpoint before "
+                      "exiting (periodic checkpoints still bound the loss)", stacklevel=3)
     forwarder = threading.Thread(target=forward, name="werk-stop-forwarder", daemon=True)
     forwarder.start()
     try:

@@ -1,0 +1,6 @@
+"""Why a pretraining run ended without finishing; importable without Ray or Lightning."""
+
+
+class TrainingStopped(RuntimeError):
+    """Training stopped early on request (SIGTERM/SIGUSR1) after writing a checkpoint; running the
+    same job again resumes from it."""
