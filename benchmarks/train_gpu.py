@@ -55,8 +55,8 @@ def _werk(model: ModelConfig, batch: int, steps: int, gpu: bool, compile_: bool,
         train=TrainConfig(max_steps=steps, batch_size=batch, steps_per_checkpoint=steps, log_every_n_steps=steps // 4,
                           val_batches=1, warmup_steps=10, precision="bf16-mixed" if gpu else "32-true",
                           compile=compile_),
-        compute=ComputeConfig(num_workers=1, use_gpu=gpu, cpus_per_worker=4 if gpu else 1),
-        vocab_size=vocab, train_shards=[shards[0]], val_shards=[shards[1]], system_metrics=False,
+        compute=ComputeConfig(num_workers=1, use_gpu=gpu, cpus_per_worker=4 if gpu else 1, system_metrics_interval_s=0),
+        vocab_size=vocab, train_shards=[shards[0]], val_shards=[shards[1]],
     )
     out = StageOutput.at(str(tmp / "store"), "bench", 1, {"t": time.time_ns()}, {})
     return launch.run_pretrain(job, out, str(tmp / "store"))["metrics"]["perf/tokens_per_sec"]

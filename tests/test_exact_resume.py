@@ -9,7 +9,6 @@ is restored too. A half-written checkpoint left by the crash is never taken as t
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -51,10 +50,10 @@ def _job(corpus, tracking, max_failures: int = 0):
         model=ModelConfig(block_size=32, n_layer=2, n_head=2, n_embd=32, dropout=0.1),
         train=TrainConfig(max_steps=STEPS, batch_size=4, lr=3e-3, warmup_steps=5, steps_per_checkpoint=EVERY,
                           val_batches=2, log_every_n_steps=1, deterministic=True),
-        compute=ComputeConfig(num_workers=2, max_failures=max_failures),
+        compute=ComputeConfig(num_workers=2, max_failures=max_failures, system_metrics_interval_s=0),
         vocab_size=corpus["vocab_size"], train_shards=corpus["splits"]["train"]["shards"],
         val_shards=corpus["splits"]["val"]["shards"], mlflow_tracking_uri=uri,
-        mlflow_run_id=client.create_run(experiment).info.run_id, system_metrics=False,
+        mlflow_run_id=client.create_run(experiment).info.run_id,
     )
 
 

@@ -91,7 +91,9 @@ def test_mlflow_records_parent_and_stage_runs(first_run):
     pre = next(c for c in children if c.data.tags["werk.stage"] == "pretrain")
     losses = client.get_metric_history(pre.info.run_id, "train/loss")
     assert len(losses) >= 2 and all(math.isfinite(m.value) for m in losses)
-    assert client.get_metric_history(pre.info.run_id, "train/tokens_per_sec")
+    for metric in ("perf/tokens_per_sec", "perf/step_time_s", "train/grad_norm", "train/lr",
+                   "system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"):
+        assert client.get_metric_history(pre.info.run_id, metric), metric
     assert client.get_metric_history(pre.info.run_id, "val/loss")
     ingest_run = next(c for c in children if c.data.tags["werk.stage"] == "ingest")
     assert {a.path for a in client.list_artifacts(ingest_run.info.run_id, "manifest")} >= {

@@ -98,6 +98,9 @@ class ComputeConfig(StageConfig):
         "ddp", description="DDP replicates the model on every worker; FSDP shards it (GPU only) for models that "
         "do not fit one device.",
     )
+    system_metrics_interval_s: float = Field(
+        10.0, ge=0.0, description="Sampling period of MLflow system metrics (CPU, memory, GPU) on rank 0; 0 = off."
+    )
     peak_tflops: float | None = Field(
         None, gt=0.0, description="Peak dense TFLOP/s of one device for MFU; default: looked up from the GPU's name."
     )

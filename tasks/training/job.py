@@ -21,7 +21,6 @@ class PretrainJob(StageConfig):
     val_sha256: list[str] | None = None
     mlflow_tracking_uri: str | None = None
     mlflow_run_id: str | None = None
-    system_metrics: bool = True
     best_checkpoint_uri: str | None = None
     stop_actor: str | None = None
     stop_namespace: str | None = None

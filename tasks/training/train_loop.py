@@ -8,7 +8,6 @@ new launch of the same run).
 
 from __future__ import annotations
 
-import os
 
 import lightning as L
 import ray.train
@@ -53,8 +52,8 @@ def _system_metrics(job: PretrainJob):
     """MLflow's CPU/GPU/memory/network sampler for the pretraining run (rank 0 only)."""
     from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
-    os.environ.setdefault("MLFLOW_TRACKING_URI", job.mlflow_tracking_uri or "")
-    monitor = SystemMetricsMonitor(job.mlflow_run_id, sampling_interval=10, samples_before_logging=1)
+    monitor = SystemMetricsMonitor(job.mlflow_run_id, sampling_interval=job.compute.system_metrics_interval_s,
+                                   samples_before_logging=1, tracking_uri=job.mlflow_tracking_uri)
     monitor.start()
     return monitor
 
@@ -81,7 +80,7 @@ def train_loop(config: dict) -> None:
     monitor = None
     if job.mlflow_run_id:
         logger = MLFlowLogger(tracking_uri=job.mlflow_tracking_uri, run_id=job.mlflow_run_id)
-        if rank == 0 and job.system_metrics:
+        if rank == 0 and job.compute.system_metrics_interval_s:
             monitor = _system_metrics(job)
     callbacks = [
         StepMetrics(job.train.log_every_n_steps, tokens_per_step=job.train.batch_size * block * world * accumulate,
