@@ -1,0 +1,22 @@
+"""Typed configuration of the promotion gate."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from tasks.config_base import StageConfig
+
+
+class RegistryConfig(StageConfig):
+    gate_metric: str = Field(
+        "bits_per_byte", pattern=r"^(bits_per_byte|loss|perplexity|[a-z0-9][a-z0-9_.-]*/(acc|acc_norm))$",
+        description="Evaluation metric that decides promotion: bits_per_byte, loss, perplexity, or <task>/acc, "
+        "<task>/acc_norm for a downstream task.",
+    )
+    min_improvement: float = Field(
+        0.0, ge=0.0, description="How much better than the champion the candidate must be (in the metric's units).",
+    )
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.gate_metric.endswith(("/acc", "/acc_norm"))
