@@ -194,10 +194,14 @@ def _print_summary(s: dict[str, Any]) -> None:
     ingest = s["ingest"]
     metrics.add_row("docs in / kept / rejected",
                     f"{ingest['docs_in']} / {ingest['kept']} / {sum(ingest['rejected'].values())}")
+    for name, t in s.get("downstream", {}).items():
+        metrics.add_row(f"{name} acc (random {t['random_baseline']:.2f})", f"{t['acc']:.3f} ± {t['acc_stderr']:.3f}")
     out.print(metrics)
     ml = s["mlflow"]
     out.print(f"\n[bold]MLflow run[/]: experiment {ml['experiment_id']}, run {ml['parent_run_id']} ({ml['tracking_uri']})")
     out.print(f"[bold]Registered model[/]: {s['model_uri']} (version {s['model_version']})")
+    verdict = "[green]promoted to @champion[/]" if s["promoted"] else "[yellow]not promoted[/]"
+    out.print(f"[bold]Gate[/]: {verdict}: {s['gate']['reason']}")
     out.print(f"[bold]Eval report[/]: {s['artifacts']['eval_report']}")
     out.print(f"[bold]Try it[/]: werk generate --model {s['model_uri']} --prompt 'ROMEO. '")
     out.print("[bold]Browse[/]: `werk ui` starts the Prefect and MLflow UIs on 127.0.0.1 and prints their URLs.")
@@ -210,6 +214,7 @@ def generate(
     max_new_tokens: Annotated[int, typer.Option(min=1)] = 64,
     temperature: Annotated[float, typer.Option(min=0.0)] = 0.8,
     top_k: Annotated[int, typer.Option(min=0, help="0 samples from the whole vocabulary.")] = 50,
+    top_p: Annotated[float, typer.Option(min=0.0, max=1.0, help="Nucleus sampling; 1 turns it off.")] = 1.0,
     seed: int = 0,
 ) -> None:
     """Generate text with a registered model (loaded back from MLflow)."""
@@ -225,7 +230,7 @@ def generate(
     except MlflowException as exc:
         _fail(f"cannot load {model}: {exc.message}", code=1)
     texts = loaded.predict(prompt, params={"max_new_tokens": max_new_tokens, "temperature": temperature,
-                                           "top_k": top_k, "seed": seed})
+                                           "top_k": top_k, "top_p": top_p, "seed": seed})
     for text in texts:
         typer.echo(text)
         typer.echo("---")

@@ -33,7 +33,7 @@ def pipeline(recipe: str = "demo", overrides: list[str] | None = None) -> dict[s
         tok = stages.train_tokenizer(cfg, root, parent.run_id, ing)
         enc = stages.encode(cfg, root, parent.run_id, ing, tok)
         pre = stages.pretrain(cfg, root, parent.run_id, enc)
-        ev = stages.evaluate(cfg, root, parent.run_id, tok, enc, pre)
+        ev = stages.evaluate(cfg, root, parent.run_id, ing, tok, enc, pre)
         reg = stages.register(cfg, parent.run_id, tok, pre, ev)
 
         report = ev["report"]
@@ -69,6 +69,10 @@ def pipeline(recipe: str = "demo", overrides: list[str] | None = None) -> dict[s
             },
             "model_uri": reg["model_uri"],
             "model_version": reg["version"],
+            "promoted": reg["promoted"],
+            "gate": reg["gate"],
+            "downstream": {name: {k: t[k] for k in ("acc", "acc_stderr", "acc_norm", "random_baseline", "n")}
+                           for name, t in report.get("tasks", {}).items()},
             "samples": report["samples"],
         }
         parent.log_dict(summary, "summary.json")

@@ -20,6 +20,7 @@ from tasks.config_base import StageConfig
 from tasks.encode.config import EncodeConfig
 from tasks.evaluate.config import EvalConfig
 from tasks.ingest.config import IngestConfig
+from tasks.registry.config import RegistryConfig
 from tasks.training.config import ComputeConfig, ModelConfig, TrainConfig
 from tasks.tokenizer.config import TokenizerConfig
 
@@ -43,6 +44,7 @@ class Recipe(StageConfig):
     train: TrainConfig = TrainConfig()
     compute: ComputeConfig = ComputeConfig()
     eval: EvalConfig = EvalConfig()
+    registry: RegistryConfig = RegistryConfig()
 
     @property
     def registered_model_name(self) -> str:

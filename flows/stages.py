@@ -14,6 +14,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.recipe import Recipe
+from infra import storage
 from tasks.artifacts import StageOutput
 from tasks.tracking.runs import Run, open_run
 
@@ -135,44 +136,74 @@ def pretrain(recipe: Recipe, root: str, parent_id: str, encode_result: dict[str,
                 "summary": summary, "weights": out.path("model.pt"), "model_config": out.path("model_config.json")}
 
 
+def _curves(run_id: str) -> dict[str, list[tuple[int, float]]]:
+    run = open_run(run_id)
+    return {name: [(m.step, m.value) for m in run.client.get_metric_history(run_id, name)]
+            for name in ("train/loss", "val/loss")}
+
+
 @task(name="evaluate", cache_policy=NO_CACHE)
-def evaluate(recipe: Recipe, root: str, parent_id: str, tok_result: dict, encode_result: dict, pretrain_result: dict) -> dict[str, Any]:
-    """Held-out loss, perplexity and bits per byte against a unigram baseline; samples."""
+def evaluate(recipe: Recipe, root: str, parent_id: str, ingest_result: dict, tok_result: dict, encode_result: dict,
+             pretrain_result: dict) -> dict[str, Any]:
+    """Held-out loss, perplexity and bits per byte (overall, per source and language) against a
+    unigram baseline; downstream tasks; samples; report with plots."""
     from tasks.evaluate import stage
+    from tasks.evaluate.report import flat_metrics
 
     out = stage.plan(recipe.eval, root, pretrain_result["key"])
     cached = out.is_complete()
-    report = out.completion()["summary"] if cached else stage.run_evaluate(
-        recipe.eval, out, recipe.name, pretrain_result["weights"], pretrain_result["model_config"],
-        tok_result["tokenizer"], encode_result["summary"])
-    result = _record(parent_id, out, cached, {"report": report, "report_md": out.path("report.md"),
-                                              "report_json": out.path("report.json")},
-                     [out.path("report.json"), out.path("report.md")])
-    metrics = {f"eval/{k}": report["model"][k] for k in ("loss", "perplexity", "bits_per_byte")}
-    metrics |= {f"eval/unigram_{k}": report["unigram_baseline"][k] for k in ("loss", "perplexity", "bits_per_byte")}
+    if cached:
+        report = out.completion()["summary"]
+    else:
+        inputs = stage.EvalInputs(
+            weights=pretrain_result["weights"], config=pretrain_result["model_config"],
+            tokenizer=tok_result["tokenizer"], encode_summary=encode_result["summary"],
+            encode_index=storage.join(encode_result["uri"], "index.parquet"),
+            ingest_manifest=ingest_result["outputs"]["manifest"],
+        )
+        trained_in = pretrain_result["summary"].get("mlflow_run_id") or pretrain_result["run_id"]
+        report = stage.run_evaluate(recipe.eval, out, recipe.name, inputs, _curves(trained_in))
+    files = [out.path(name) for name in ("eval_report.json", "eval_report.md", *stage.PLOTS)]
+    result = _record(parent_id, out, cached, {"report": report, "report_md": out.path("eval_report.md"),
+                                              "report_json": out.path("eval_report.json")}, files)
+    metrics = {f"eval/{k}": v for k, v in flat_metrics(report).items()}
     open_run(result["run_id"]).log_metrics(metrics)
-    parent = open_run(parent_id)
-    parent.log_metrics(metrics)
-    create_markdown_artifact(key="eval-report", markdown=_read_text(out.path("report.md")),
-                             description=f"Evaluation of {recipe.name}")
+    open_run(parent_id).log_metrics(metrics)
     return result
 
 
 @task(name="register", cache_policy=NO_CACHE)
 def register(recipe: Recipe, parent_id: str, tok_result: dict, pretrain_result: dict, eval_result: dict) -> dict[str, Any]:
-    """Log the model with its tokenizer and register it as werk-<recipe>@candidate."""
+    """Log the model with its tokenizer as werk-<recipe>@candidate; the gate moves @champion if it wins."""
+    from mlflow import MlflowClient
+
+    from tasks.evaluate.report import flat_metrics, markdown
+    from tasks.registry.gate import gate
     from tasks.registry.register import register_model
 
+    report = eval_result["report"]
     parent = open_run(parent_id)
     with parent.child("register") as run:
         reg = register_model(
             run.run_id, recipe.registered_model_name, "candidate", pretrain_result["weights"],
             pretrain_result["model_config"], tok_result["tokenizer"],
-            tags={"werk.pretrain_key": pretrain_result["key"], "werk.parent_run_id": parent_id,
-                  "eval.bits_per_byte": eval_result["report"]["model"]["bits_per_byte"]},
+            tags={"werk.pretrain_key": pretrain_result["key"], "werk.parent_run_id": parent_id},
         )
-        run.set_tags({"werk.model_uri": reg["model_uri"]})
-        return {"stage": "register", "run_id": run.run_id, **reg}
+        decision = gate(MlflowClient(), reg["name"], reg["version"], flat_metrics(report), recipe.registry)
+        comparison = [
+            "| metric | candidate | champion | decision |", "|---|---:|---:|---|",
+            f"| {decision.metric} | {decision.candidate:.6g} (v{reg['version']}) | "
+            + (f"{decision.champion:.6g} (v{decision.champion_version})" if decision.champion is not None else "none")
+            + f" | {'promoted to champion' if decision.promote else 'not promoted'} |",
+            "", decision.reason,
+        ]
+        text = markdown(report, comparison)
+        run.log_text(text, "eval_report.md")
+        run.set_tags({"werk.model_uri": reg["model_uri"], "werk.promoted": decision.promote})
+        create_markdown_artifact(key="eval-report", markdown=text, description=f"Evaluation of {recipe.name}")
+        return {"stage": "register", "run_id": run.run_id, **reg, "promoted": decision.promote,
+                "gate": {"metric": decision.metric, "candidate": decision.candidate, "champion": decision.champion,
+                         "champion_version": decision.champion_version, "reason": decision.reason}}
 
 
 def _read_text(uri: str) -> str:

@@ -216,8 +216,12 @@ class GPT(nn.Module):
         top_k: int | None = None,
         stop_token: int | None = None,
         generator: torch.Generator | None = None,
+        top_p: float | None = None,
     ) -> torch.Tensor:
-        """Sample continuations of `idx` (batch, time); stops early when every row hit stop_token."""
+        """Sample continuations of `idx` (batch, time); stops early when every row hit stop_token.
+
+        `temperature <= 0` is greedy; `top_k` keeps the k likeliest tokens, `top_p` the smallest set
+        whose probability reaches p (nucleus sampling); both may be combined."""
         finished = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
         for _ in range(max_new_tokens):
             context = idx[:, -self.config.block_size :]
@@ -229,6 +233,12 @@ class GPT(nn.Module):
                 if top_k is not None:
                     kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]
                     logits = logits.masked_fill(logits < kth, float("-inf"))
+                if top_p is not None and top_p < 1.0:
+                    sorted_logits, order = torch.sort(logits, descending=True)
+                    cumulative = F.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
+                    # Drop a token when the tokens before it already reach top_p (the first always stays).
+                    drop = cumulative - F.softmax(sorted_logits, dim=-1) >= top_p
+                    logits = logits.masked_fill(drop.scatter(1, order, drop), float("-inf"))
                 probs = F.softmax(logits, dim=-1)
                 nxt = torch.multinomial(probs, num_samples=1, generator=generator)
             idx = torch.cat([idx, nxt], dim=1)

@@ -4,7 +4,7 @@ import pyarrow.parquet as pq
 from tasks.encode import stage as encode_stage
 from tasks.encode.config import EncodeConfig
 from tasks.encode.shard_format import open_shard
-from tasks.evaluate.metrics import token_byte_lengths
+from tasks.tokenizer.byte_lengths import token_byte_lengths
 from tasks.ingest import stage as ingest_stage
 from tasks.ingest.config import IngestConfig, SourceConfig
 from tasks.tokenizer import train as tok_stage

@@ -18,6 +18,7 @@ def generate(
     temperature: float = 0.8,
     top_k: int | None = 50,
     seed: int = 0,
+    top_p: float | None = None,
 ) -> str:
     eot = tok.token_to_id(EOT)
     # Byte-level BPE attaches a space to the word after it; a prompt ending in a bare space would
@@ -27,7 +28,7 @@ def generate(
     gen = torch.Generator().manual_seed(seed)
     out = model.generate(
         torch.tensor([ids], dtype=torch.long), max_new_tokens, temperature=temperature, top_k=top_k,
-        stop_token=eot, generator=gen,
+        stop_token=eot, generator=gen, top_p=top_p,
     )
     new = [t for t in out[0].tolist()[len(ids):] if t != eot]
     return prompt + tok.decode(new)

@@ -1,23 +1,42 @@
-"""The evaluate stage: score the trained model on held-out data against a unigram baseline."""
+"""The evaluate stage: held-out loss, perplexity and bits per byte (overall, per source, per
+language) against a unigram baseline; downstream tasks; samples; a report with plots."""
 
 from __future__ import annotations
 
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from infra import storage
 from tasks.artifacts import StageOutput
+from tasks.config_base import StageConfig
 from tasks.encode.shard_format import open_shard
-from tasks.evaluate import metrics
+from tasks.evaluate import downstream, metrics, plots
 from tasks.evaluate.config import EvalConfig
+from tasks.evaluate.groups import held_out_groups
 from tasks.evaluate.report import markdown
 from tasks.evaluate.samples import generate
+from tasks.tokenizer.byte_lengths import token_byte_lengths
+from tasks.tokenizer.train import EOT, load_tokenizer
 from tasks.training.launch import load_model
-from tasks.tokenizer.train import load_tokenizer
 
 STAGE = "evaluate"
-VERSION = 1
+VERSION = 2
+PLOTS = ("loss_curves.png", "bits_per_byte.png")
+
+
+class EvalInputs(StageConfig):
+    """URIs of what the stage reads; the pretrain key already names all of it."""
+
+    weights: str
+    config: str
+    tokenizer: str
+    encode_summary: dict[str, Any]
+    encode_index: str
+    ingest_manifest: str
 
 
 def plan(cfg: EvalConfig, root: str, pretrain_key: str) -> StageOutput:
@@ -28,41 +47,64 @@ def _concat(shards: list[str]) -> np.ndarray:
     return np.concatenate([np.asarray(open_shard(storage.local_copy(u))[1]) for u in shards])
 
 
-def run_evaluate(
-    cfg: EvalConfig,
-    out: StageOutput,
-    recipe_name: str,
-    weights_uri: str,
-    model_config_uri: str,
-    tokenizer_uri: str,
-    encode_summary: dict[str, Any],
-) -> dict[str, Any]:
+def run_evaluate(cfg: EvalConfig, out: StageOutput, recipe_name: str, inputs: EvalInputs,
+                 curves: dict[str, list[tuple[int, float]]]) -> dict[str, Any]:
+    """`curves`: the training run's logged loss points, for the report's plot."""
     import torch
 
+    tasks = [downstream.load_task(t) for t in cfg.tasks]  # a bad task name fails before any scoring
     torch.manual_seed(cfg.seed)
-    model = load_model(weights_uri, model_config_uri)
-    tok = load_tokenizer(tokenizer_uri)
-    byte_lengths = metrics.token_byte_lengths(tok)
-    splits = encode_summary["splits"]
-    windows = metrics.eval_windows(_concat(splits["val"]["shards"]), model.config.block_size, cfg.max_tokens)
+    model = load_model(inputs.weights, inputs.config)
+    tok = load_tokenizer(inputs.tokenizer)
+    byte_lengths = token_byte_lengths(tok)
+    splits = inputs.encode_summary["splits"]
+    block = model.config.block_size
+    windows = metrics.eval_windows(_concat(splits["val"]["shards"]), block, cfg.max_tokens)
     counts = np.zeros(tok.get_vocab_size(), dtype=np.int64)
     for uri in splits["train"]["shards"]:
         counts += np.bincount(open_shard(storage.local_copy(uri))[1], minlength=len(counts))
     model_s = metrics.model_score(model, windows, byte_lengths, cfg.batch_size)
     unigram_s = metrics.unigram_score(counts, windows, byte_lengths)
+
+    groups = {}
+    for name, tokens in held_out_groups(inputs.ingest_manifest, inputs.encode_index, splits["val"]["shards"],
+                                        tok.token_to_id(EOT)).items():
+        if len(tokens) <= block:
+            continue  # too little held-out text in this group for one window
+        w = metrics.eval_windows(tokens, block, cfg.group_max_tokens)
+        groups[name] = {"model": asdict(metrics.model_score(model, w, byte_lengths, cfg.batch_size)),
+                        "unigram": asdict(metrics.unigram_score(counts, w, byte_lengths))}
+
+    task_results = {name: asdict(downstream.evaluate_task(model, tok, name, items, cfg.task_batch_size))
+                    for name, items in tasks}
     samples = [
-        {"prompt": p, "text": generate(model, tok, p, cfg.sample_tokens, cfg.temperature, cfg.top_k, cfg.seed)}
+        {"prompt": p, "text": generate(model, tok, p, cfg.sample_tokens, cfg.temperature, cfg.top_k, cfg.seed,
+                                       top_p=cfg.top_p)}
         for p in cfg.prompts
     ]
     report = {
         "recipe": recipe_name,
-        "model": model_s.__dict__,
-        "unigram_baseline": unigram_s.__dict__,
+        "model": asdict(model_s),
+        "unigram_baseline": asdict(unigram_s),
         "bpb_ratio_to_unigram": model_s.bits_per_byte / unigram_s.bits_per_byte,
+        "groups": groups,
+        "tasks": task_results,
+        "sampling": {"temperature": cfg.temperature, "top_k": cfg.top_k, "top_p": cfg.top_p, "seed": cfg.seed,
+                     "max_new_tokens": cfg.sample_tokens},
         "samples": samples,
+        "plots": list(PLOTS),
     }
-    storage.write_json(out.path("report.json"), report)
-    with storage.open_write(out.path("report.md"), "w") as fh:
+    with tempfile.TemporaryDirectory() as tmp:
+        plots.loss_curves(curves, Path(tmp) / PLOTS[0])
+        plots.bits_per_byte({"all": {"model": model_s.bits_per_byte, "unigram": unigram_s.bits_per_byte},
+                             **{k: {"model": v["model"]["bits_per_byte"], "unigram": v["unigram"]["bits_per_byte"]}
+                                for k, v in groups.items()}}, Path(tmp) / PLOTS[1])
+        for name in PLOTS:
+            storage.upload_file(Path(tmp) / name, out.path(name))
+    storage.write_json(out.path("eval_report.json"), report)
+    with storage.open_write(out.path("eval_report.md"), "w") as fh:
         fh.write(markdown(report))
-    out.publish({"summary": report, "outputs": {"report_json": out.path("report.json"), "report_md": out.path("report.md")}})
+    out.publish({"summary": report, "outputs": {"report_json": out.path("eval_report.json"),
+                                                "report_md": out.path("eval_report.md"),
+                                                **{name: out.path(name) for name in PLOTS}}})
     return report

@@ -11,7 +11,7 @@ from typing import Any
 
 import mlflow.pyfunc
 
-DEFAULT_PARAMS = {"max_new_tokens": 64, "temperature": 0.8, "top_k": 50, "seed": 0}
+DEFAULT_PARAMS = {"max_new_tokens": 64, "temperature": 0.8, "top_k": 50, "top_p": 1.0, "seed": 0}
 
 
 class WerkGenerator(mlflow.pyfunc.PythonModel):
@@ -35,7 +35,7 @@ class WerkGenerator(mlflow.pyfunc.PythonModel):
         prompts = _prompts(model_input)
         return [
             generate(self.model, self.tokenizer, prompt, int(p["max_new_tokens"]), float(p["temperature"]),
-                     int(p["top_k"]) or None, int(p["seed"]))
+                     int(p["top_k"]) or None, int(p["seed"]), top_p=float(p["top_p"]))
             for prompt in prompts
         ]
 

@@ -119,6 +119,7 @@ def run_pretrain(job: PretrainJob, out: StageOutput, root: str) -> dict[str, Any
         "best": {**storage.read_json(best), "checkpoint": storage.join(job.best_checkpoint_uri, CHECKPOINT_FILE)}
         if storage.exists(best) else None,
         "parameters": sum(v.numel() for k, v in weights.items() if k != "lm_head.weight"),
+        "mlflow_run_id": job.mlflow_run_id,  # where the training curves are, also when this output is reused
     }
     out.publish({"summary": summary, "outputs": {"weights": out.path("model.pt"), "config": out.path("model_config.json")}})
     return summary
