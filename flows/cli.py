@@ -208,6 +208,55 @@ def _print_summary(s: dict[str, Any]) -> None:
 
 
 @app.command()
+def evaluate(
+    model: Annotated[Optional[str], typer.Option(help="MLflow model URI, e.g. models:/werk-demo@champion.")] = None,
+    checkpoint: Annotated[Optional[str], typer.Option(help="A checkpoint.ckpt written by Werk's trainer (local or s3://).")] = None,
+    tokenizer: Annotated[Optional[str], typer.Option(help="tokenizer.json, if the checkpoint does not name it.")] = None,
+    tasks: Annotated[Optional[list[str]], typer.Option("--tasks", "-t", help="Task names or .jsonl paths (repeat or comma-separate); default: every shipped task.")] = None,
+    text: Annotated[Optional[list[str]], typer.Option(help="Text file to score in bits per byte; repeatable.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluate a registered model or a training checkpoint on downstream tasks (and text files)."""
+    if (model is None) == (checkpoint is None):
+        _fail("give exactly one of --model and --checkpoint")
+    _prepare_environment()
+    from tasks.evaluate import downstream
+
+    names = [n for t in (tasks or list(downstream.available())) for n in t.split(",") if n]
+    try:
+        loaded_tasks = [downstream.load_task(n) for n in names]  # before loading the model: fail fast
+    except downstream.TaskError as exc:
+        _fail(str(exc))
+    for path in text or []:
+        if not Path(path).is_file():
+            _fail(f"text file not found: {path}")
+    from tasks.evaluate import standalone
+    from tasks.tracking.setup import configure
+
+    configure()
+    try:
+        net, tok = standalone.load_registered(model) if model else standalone.load_checkpoint(checkpoint, tokenizer)
+    except Exception as exc:  # noqa: BLE001 - any loading problem is reported as such
+        _fail(f"cannot load {model or checkpoint}: {exc}", code=1)
+    with _stdout_to_stderr(as_json) as out:
+        result = {"model": model or checkpoint, **standalone.evaluate_model(net, tok, loaded_tasks, text or [], batch_size)}
+        if as_json:
+            out.write(json.dumps(result) + "\n")
+            return
+    table = Table(title=f"Evaluation of {model or checkpoint}")
+    for col in ("task", "items", "acc", "acc_norm", "random guess"):
+        table.add_column(col, justify="left" if col == "task" else "right")
+    for name, r in result["tasks"].items():
+        table.add_row(name, str(r["n"]), f"{r['acc']:.3f} ± {r['acc_stderr']:.3f}",
+                      f"{r['acc_norm']:.3f} ± {r['acc_norm_stderr']:.3f}", f"{r['random_baseline']:.3f}")
+    Console().print(table)
+    if "text" in result:
+        t = result["text"]
+        Console().print(f"Text: {t['tokens']:,} tokens, {t['bits_per_byte']:.4f} bits per byte, perplexity {t['perplexity']:.2f}")
+
+
+@app.command()
 def generate(
     prompt: Annotated[list[str], typer.Option("--prompt", "-p", help="Prompt text; repeat for several.")],
     model: Annotated[str, typer.Option(help="MLflow model URI.")] = "models:/werk-demo@candidate",

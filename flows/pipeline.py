@@ -32,7 +32,7 @@ def pipeline(recipe: str = "demo", overrides: list[str] | None = None) -> dict[s
         ing = stages.ingest(cfg, root, parent.run_id)
         tok = stages.train_tokenizer(cfg, root, parent.run_id, ing)
         enc = stages.encode(cfg, root, parent.run_id, ing, tok)
-        pre = stages.pretrain(cfg, root, parent.run_id, enc)
+        pre = stages.pretrain(cfg, root, parent.run_id, tok, enc)
         ev = stages.evaluate(cfg, root, parent.run_id, ing, tok, enc, pre)
         reg = stages.register(cfg, parent.run_id, tok, pre, ev)
 

@@ -103,7 +103,7 @@ def encode(recipe: Recipe, root: str, parent_id: str, ingest_result: dict[str, A
 
 
 @task(name="pretrain", cache_policy=NO_CACHE)
-def pretrain(recipe: Recipe, root: str, parent_id: str, encode_result: dict[str, Any]) -> dict[str, Any]:
+def pretrain(recipe: Recipe, root: str, parent_id: str, tok_result: dict[str, Any], encode_result: dict[str, Any]) -> dict[str, Any]:
     """Train the GPT with Ray Train + Lightning; resumes from the last checkpoint if interrupted."""
     from infra.ray_cluster import ray_session
     from tasks.training import launch
@@ -117,6 +117,7 @@ def pretrain(recipe: Recipe, root: str, parent_id: str, encode_result: dict[str,
         vocab_size=encode_result["summary"]["vocab_size"],
         train_shards=splits["train"]["shards"], val_shards=splits["val"]["shards"],
         train_sha256=splits["train"].get("sha256"), val_sha256=splits["val"].get("sha256"),
+        tokenizer_uri=tok_result["tokenizer"],
     )
     from tasks.training.job import accumulation_steps
 

