@@ -215,6 +215,7 @@ def evaluate(
     tasks: Annotated[Optional[list[str]], typer.Option("--tasks", "-t", help="Task names or .jsonl paths (repeat or comma-separate); default: every shipped task.")] = None,
     text: Annotated[Optional[list[str]], typer.Option(help="Text file to score in bits per byte; repeatable.")] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    harness: Annotated[bool, typer.Option(help="Score the tasks with lm-evaluation-harness (pip install 'werk[eval]').")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Evaluate a registered model or a training checkpoint on downstream tasks (and text files)."""
@@ -240,11 +241,12 @@ def evaluate(
     except Exception as exc:  # noqa: BLE001 - any loading problem is reported as such
         _fail(f"cannot load {model or checkpoint}: {exc}", code=1)
     with _stdout_to_stderr(as_json) as out:
-        result = {"model": model or checkpoint, **standalone.evaluate_model(net, tok, loaded_tasks, text or [], batch_size)}
+        result = {"model": model or checkpoint, **standalone.evaluate_model(
+            net, tok, loaded_tasks, text or [], batch_size, harness_sources=names if harness else None)}
         if as_json:
             out.write(json.dumps(result) + "\n")
             return
-    table = Table(title=f"Evaluation of {model or checkpoint}")
+    table = Table(title=f"Evaluation of {model or checkpoint} ({result['engine']})")
     for col in ("task", "items", "acc", "acc_norm", "random guess"):
         table.add_column(col, justify="left" if col == "task" else "right")
     for name, r in result["tasks"].items():

@@ -101,7 +101,7 @@ def test_mlflow_records_parent_and_stage_runs(first_run):
     pre = next(c for c in children if c.data.tags["werk.stage"] == "pretrain")
     losses = client.get_metric_history(pre.info.run_id, "train/loss")
     assert len(losses) >= 2 and all(math.isfinite(m.value) for m in losses)
-    for metric in ("perf/tokens_per_sec", "perf/step_time_s", "train/grad_norm", "train/lr", "val/bpb",
+    for metric in ("perf/tokens_per_sec", "perf/step_time_s", "train/grad_norm", "train/lr", "val/bpb", "val/perplexity",
                    "system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"):
         assert client.get_metric_history(pre.info.run_id, metric), metric
     assert client.get_metric_history(pre.info.run_id, "val/loss")
@@ -196,6 +196,13 @@ def test_cli_evaluates_a_registered_model_and_a_checkpoint(first_run, home):
     assert by_ckpt.returncode == 0, by_ckpt.stderr[-3000:]
     # The final checkpoint holds the registered weights: the same scores.
     assert json.loads(by_ckpt.stdout)["tasks"]["hamlet-cloze"] == result["tasks"]["hamlet-cloze"]
+    # The same task through lm-evaluation-harness: the same accuracy.
+    by_harness = subprocess.run([werk, "evaluate", "--checkpoint", str(checkpoint), "-t", "hamlet-cloze", "--harness",
+                                 "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert by_harness.returncode == 0, by_harness.stderr[-3000:]
+    harness = json.loads(by_harness.stdout)
+    assert harness["engine"] == "lm-eval"
+    assert harness["tasks"]["hamlet-cloze"]["acc"] == pytest.approx(result["tasks"]["hamlet-cloze"]["acc"])
     bad = subprocess.run([werk, "evaluate", "--model", "models:/werk-debug@champion", "-t", "no-such-task"],
                          env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unknown task 'no-such-task'" in bad.stderr

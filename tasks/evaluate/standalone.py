@@ -49,11 +49,24 @@ def text_bits_per_byte(model, tok, paths: list[str], batch_size: int, max_tokens
     return asdict(metrics.model_score(model, windows, token_byte_lengths(tok), batch_size))
 
 
+def _harness(model, tok, tasks: list[tuple[str, list[downstream.Item]]], sources: list[str],
+             batch_size: int) -> dict[str, Any]:
+    from tasks.evaluate.harness import WerkLM, run
+
+    scores = run(WerkLM(model=model, tokenizer=tok, batch_size=batch_size), sources)
+    return {name: {"task": name, "n": len(items), **scores[name],
+                   "random_baseline": float(np.mean([1 / len(i.choices) for i in items]))}
+            for name, items in tasks}
+
+
 def evaluate_model(model, tok, tasks: list[tuple[str, list[downstream.Item]]], texts: list[str],
-                   batch_size: int) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "tasks": {name: asdict(downstream.evaluate_task(model, tok, name, items, batch_size)) for name, items in tasks},
-    }
+                   batch_size: int, harness_sources: list[str] | None = None) -> dict[str, Any]:
+    """Werk's scorer, or lm-evaluation-harness when `harness_sources` (the task names/paths) are given."""
+    if harness_sources is not None:
+        result: dict[str, Any] = {"engine": "lm-eval", "tasks": _harness(model, tok, tasks, harness_sources, batch_size)}
+    else:
+        result = {"engine": "werk", "tasks": {name: asdict(downstream.evaluate_task(model, tok, name, items, batch_size))
+                                              for name, items in tasks}}
     if texts:
         result["text"] = text_bits_per_byte(model, tok, texts, batch_size)
     return result

@@ -51,13 +51,15 @@ class GPTModule(L.LightningModule):
         loss = self.model.loss(x, y)
         self.log("val/loss", loss, on_epoch=True, sync_dist=True)
         if self.token_bytes is not None:
-            sums = torch.stack([loss.detach().float() * y.numel(), self.token_bytes[y].sum().float()])
+            sums = torch.stack([loss.detach().float() * y.numel(), self.token_bytes[y].sum().float(),
+                                torch.tensor(float(y.numel()), device=y.device)])
             self._val_sums = sums if self._val_sums is None else self._val_sums + sums
 
     def on_validation_epoch_end(self) -> None:
         if self._val_sums is not None:
-            nats, n_bytes = self.trainer.strategy.reduce(self._val_sums, reduce_op="sum")
-            self.log("val/bpb", nats / math.log(2) / n_bytes, sync_dist=False, rank_zero_only=True)
+            nats, n_bytes, tokens = self.trainer.strategy.reduce(self._val_sums, reduce_op="sum")
+            self.log_dict({"val/bpb": nats / math.log(2) / n_bytes, "val/perplexity": torch.exp(nats / tokens)},
+                          sync_dist=False, rank_zero_only=True)
             self._val_sums = None
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
