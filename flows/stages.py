@@ -137,6 +137,16 @@ def pretrain(recipe: Recipe, root: str, parent_id: str, tok_result: dict[str, An
                 "summary": summary, "weights": out.path("model.pt"), "model_config": out.path("model_config.json")}
 
 
+def _kept_checkpoints(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every checkpoint training kept, once each (the best may also be one of the newest)."""
+    rows = {c["step"]: {"uri": c["uri"], "step": c["step"], "kind": "kept"} for c in summary.get("kept_checkpoints", [])}
+    best = summary.get("best")
+    if best:
+        rows[best["step"]] = {"uri": best["checkpoint"], "step": best["step"],
+                              "kind": "best" if best["step"] not in rows else "kept, best"}
+    return list(rows.values())
+
+
 def _curves(run_id: str) -> dict[str, list[tuple[int, float]]]:
     run = open_run(run_id)
     return {name: [(m.step, m.value) for m in run.client.get_metric_history(run_id, name)]
@@ -161,6 +171,7 @@ def evaluate(recipe: Recipe, root: str, parent_id: str, ingest_result: dict, tok
             tokenizer=tok_result["tokenizer"], encode_summary=encode_result["summary"],
             encode_index=storage.join(encode_result["uri"], "index.parquet"),
             ingest_manifest=ingest_result["outputs"]["manifest"],
+            checkpoints=_kept_checkpoints(pretrain_result["summary"]),
         )
         trained_in = pretrain_result["summary"].get("mlflow_run_id") or pretrain_result["run_id"]
         report = stage.run_evaluate(recipe.eval, out, recipe.name, inputs, _curves(trained_in))

@@ -65,6 +65,9 @@ def test_every_stage_produced_its_artifacts(first_run):
     assert set(report["tasks"]) == set(available())
     for task in report["tasks"].values():
         assert 0 <= task["acc"] <= 1 and task["acc_stderr"] > 0 and task["random_baseline"] == 0.25
+    # Every checkpoint training kept (debug: steps 10 and 20, the last also the best) is evaluated too.
+    assert [(c["step"], c["kind"]) for c in report["checkpoints"]] == [(10, "kept"), (20, "kept, best")]
+    assert report["checkpoints"][-1]["bits_per_byte"] == pytest.approx(report["model"]["bits_per_byte"])
     for png in report["plots"]:
         assert Path(s["stages"]["evaluate"]["uri"], png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

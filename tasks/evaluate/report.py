@@ -56,6 +56,14 @@ def markdown(report: dict[str, Any], comparison: list[str] | None = None) -> str
             lines += ["| task | language | items | acc |", "|---|---|---:|---:|"]
             lines += [f"| {n} | {lang} | {v['n']} | {v['acc']:.3f} |" for n, lang, v in per_language]
             lines.append("")
+    if report.get("checkpoints"):
+        names = list(report["tasks"])
+        lines += ["## Kept checkpoints", "", "| step | kept as | bits/byte | " + " | ".join(f"{n} acc" for n in names) + " |",
+                  "|---:|---|---:|" + "---:|" * len(names)]
+        for row in report["checkpoints"]:
+            lines.append(f"| {row['step']} | {row['kind']} | {row['bits_per_byte']:.4f} | "
+                         + " | ".join(f"{row['tasks'].get(n, float('nan')):.3f}" for n in names) + " |")
+        lines.append("")
     if comparison:
         lines += ["## Against the champion", "", *comparison, ""]
     if report.get("plots"):

@@ -37,6 +37,7 @@ class EvalInputs(StageConfig):
     encode_summary: dict[str, Any]
     encode_index: str
     ingest_manifest: str
+    checkpoints: list[dict[str, Any]] = []  # kept training checkpoints: {"uri", "step", "kind"}
 
 
 def plan(cfg: EvalConfig, root: str, pretrain_key: str) -> StageOutput:
@@ -45,6 +46,21 @@ def plan(cfg: EvalConfig, root: str, pretrain_key: str) -> StageOutput:
 
 def _concat(shards: list[str]) -> np.ndarray:
     return np.concatenate([np.asarray(open_shard(storage.local_copy(u))[1]) for u in shards])
+
+
+def _checkpoint_rows(cfg: EvalConfig, checkpoints: list[dict[str, Any]], tasks, windows: np.ndarray,
+                     byte_lengths: np.ndarray) -> list[dict[str, Any]]:
+    """Held-out bits per byte and task accuracy of every checkpoint training kept (newest and best)."""
+    from tasks.evaluate.standalone import load_checkpoint
+
+    rows = []
+    for ckpt in sorted(checkpoints, key=lambda c: c["step"]):
+        model, tok = load_checkpoint(ckpt["uri"])
+        score = metrics.model_score(model, windows, byte_lengths, cfg.batch_size)
+        accs = {name: downstream.evaluate_task(model, tok, name, items, cfg.task_batch_size).acc for name, items in tasks}
+        rows.append({"step": ckpt["step"], "kind": ckpt["kind"], "uri": ckpt["uri"],
+                     "bits_per_byte": score.bits_per_byte, "tasks": accs})
+    return rows
 
 
 def run_evaluate(cfg: EvalConfig, out: StageOutput, recipe_name: str, inputs: EvalInputs,
@@ -77,6 +93,7 @@ def run_evaluate(cfg: EvalConfig, out: StageOutput, recipe_name: str, inputs: Ev
 
     task_results = {name: asdict(downstream.evaluate_task(model, tok, name, items, cfg.task_batch_size))
                     for name, items in tasks}
+    checkpoints = _checkpoint_rows(cfg, inputs.checkpoints, tasks, windows, byte_lengths)
     samples = [
         {"prompt": p, "text": generate(model, tok, p, cfg.sample_tokens, cfg.temperature, cfg.top_k, cfg.seed,
                                        top_p=cfg.top_p)}
@@ -89,6 +106,7 @@ def run_evaluate(cfg: EvalConfig, out: StageOutput, recipe_name: str, inputs: Ev
         "bpb_ratio_to_unigram": model_s.bits_per_byte / unigram_s.bits_per_byte,
         "groups": groups,
         "tasks": task_results,
+        "checkpoints": checkpoints,
         "sampling": {"temperature": cfg.temperature, "top_k": cfg.top_k, "top_p": cfg.top_p, "seed": cfg.seed,
                      "max_new_tokens": cfg.sample_tokens},
         "samples": samples,

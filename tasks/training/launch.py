@@ -20,7 +20,7 @@ from tasks.training.errors import TrainingStopped
 from tasks.training.job import CHECKPOINT_FILE, PretrainJob
 
 STAGE = "pretrain"
-VERSION = 1
+VERSION = 2
 
 
 def plan(job: PretrainJob, root: str, encode_key: str) -> StageOutput:
@@ -112,12 +112,16 @@ def run_pretrain(job: PretrainJob, out: StageOutput, root: str) -> dict[str, Any
         storage.upload_file(Path(tmp) / "model.pt", out.path("model.pt"))
     storage.write_json(out.path("model_config.json"), model_config)
     best = storage.join(job.best_checkpoint_uri, "best.json")
+    scheme = "s3://" if root.startswith("s3://") else ""
+    kept = sorted(({"uri": f"{scheme}{c.path}/{CHECKPOINT_FILE}", "step": int(m.get("step", -1)), "val_loss": m.get("val/loss")}
+                   for c, m in result.best_checkpoints or []), key=lambda k: k["step"])
     summary = {
         "global_step": step,
         "metrics": metrics,
         "checkpoint": result.checkpoint.path,
         "best": {**storage.read_json(best), "checkpoint": storage.join(job.best_checkpoint_uri, CHECKPOINT_FILE)}
         if storage.exists(best) else None,
+        "kept_checkpoints": kept,
         "parameters": sum(v.numel() for k, v in weights.items() if k != "lm_head.weight"),
         "mlflow_run_id": job.mlflow_run_id,  # where the training curves are, also when this output is reused
     }
