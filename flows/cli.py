@@ -207,6 +207,69 @@ def _print_summary(s: dict[str, Any]) -> None:
     out.print("[bold]Browse[/]: `werk ui` starts the Prefect and MLflow UIs on 127.0.0.1 and prints their URLs.")
 
 
+stack_app = typer.Typer(no_args_is_help=True, help="The local team stack: Prefect, MLflow, S3, Ray and a worker on 127.0.0.1.")
+app.add_typer(stack_app, name="stack")
+
+
+def _stack_config(prefect_db: str | None = None):
+    from infra.stack import StackConfig
+
+    return StackConfig(home=_prepare_environment(), prefect_database_url=prefect_db)
+
+
+@stack_app.command("up")
+def stack_up(
+    prefect_db: Annotated[Optional[str], typer.Option(help="PostgreSQL URL for the Prefect server (default: SQLite).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start the stack; print the environment a client needs (no secrets)."""
+    from infra import stack
+
+    cfg = _stack_config(prefect_db)
+    try:
+        state = stack.up(cfg)
+    except RuntimeError as exc:
+        _fail(str(exc), code=1)
+    if as_json:
+        typer.echo(json.dumps(state))
+        return
+    table = Table(title="Werk stack (127.0.0.1)")
+    for col in ("service", "pid", "address", "log"):
+        table.add_column(col)
+    for name, rec in state["services"].items():
+        table.add_row(name, str(rec["pid"]), rec["url"], rec["log"])
+    Console().print(table)
+    typer.echo("# Use it from a shell:")
+    for k, v in stack.client_env(state).items():
+        typer.echo(f"export {k}={v}")
+
+
+@stack_app.command("down")
+def stack_down() -> None:
+    """Stop exactly what `werk stack up` started."""
+    from infra import stack
+
+    stopped = stack.down(_stack_config())
+    console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+@stack_app.command("status")
+def stack_status(as_json: JsonOpt = False) -> None:
+    """Which stack services are running."""
+    from infra import stack
+
+    status = stack.status(_stack_config())
+    if as_json:
+        typer.echo(json.dumps(status))
+        return
+    table = Table(title="Werk stack")
+    for col in ("service", "pid", "running", "address"):
+        table.add_column(col)
+    for name, rec in status.items():
+        table.add_row(name, str(rec["pid"]), "yes" if rec["alive"] else "no", rec["url"])
+    Console().print(table)
+
+
 @app.command()
 def evaluate(
     model: Annotated[Optional[str], typer.Option(help="MLflow model URI, e.g. models:/werk-demo@champion.")] = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -28,7 +29,8 @@ def flow_run(recipe: str, overrides: list[str], kind: str, run_prefix: str | Non
     """The resolved recipe, its storage root, and a parent MLflow run tagged with the Prefect flow
     run, the git commit and the recipe, holding the resolved recipe as an artifact."""
     cfg = load_recipe(recipe, overrides)
-    root = cfg.storage_root or str(werk_home() / "store")
+    # The recipe's storage root, else the environment's (a team stack points every run at its S3), else local.
+    root = cfg.storage_root or os.environ.get("WERK_STORAGE_ROOT") or str(werk_home() / "store")
     flow_run_id = str(runtime.flow_run.id or "")
     commit = git_commit()
     tags = {
