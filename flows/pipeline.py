@@ -13,26 +13,40 @@ from prefect import flow
 
 from flows import stages
 from flows.context import flow_run
+from flows.params import STAGES, RunSettings, Stage
 from tasks.tracking.setup import tracking_uri
 
 
 @flow(name="werk-pipeline", validate_parameters=True)
-def pipeline(recipe: str = "demo", overrides: list[str] | None = None) -> dict[str, Any]:
-    """Run the whole pipeline for one recipe and return a summary of what it produced.
+def pipeline(recipe: str = "demo", overrides: list[str] | None = None, settings: RunSettings | None = None,
+             until: Stage = "register") -> dict[str, Any]:
+    """Run the pipeline for one recipe and return a summary of what it produced.
 
     Args:
         recipe: Recipe name (`recipes/NAME.yaml`) or path to a recipe YAML file.
         overrides: Dotted overrides applied to the recipe, e.g. `train.max_steps=50`.
+        settings: Typed common settings; each one set becomes an override (applied after `overrides`).
+        until: Last stage to run; earlier stages whose outputs exist are reused, not rerun.
     """
-    overrides = list(overrides or [])
+    overrides = list(overrides or []) + (settings.overrides() if settings else [])
     with flow_run(recipe, overrides, "pipeline") as run:
         cfg, root, parent, flow_run_id, commit = run.cfg, run.root, run.parent, run.flow_run_id, run.commit
         parent.log_params(cfg.model_dump(mode="json"))
+        last = STAGES.index(until)
 
         ing = stages.ingest(cfg, root, parent.run_id)
-        tok = stages.train_tokenizer(cfg, root, parent.run_id, ing)
-        enc = stages.encode(cfg, root, parent.run_id, ing, tok)
-        pre = stages.pretrain(cfg, root, parent.run_id, tok, enc)
+        tok = stages.train_tokenizer(cfg, root, parent.run_id, ing) if last >= 1 else None
+        enc = stages.encode(cfg, root, parent.run_id, ing, tok) if last >= 2 else None
+        pre = stages.pretrain(cfg, root, parent.run_id, tok, enc) if last >= 3 else None
+        if last < 4:
+            done = [r for r in (ing, tok, enc, pre) if r is not None]
+            summary = {"recipe": cfg.name, "until": until, "prefect_flow_run_id": flow_run_id, "git_commit": commit,
+                       "mlflow": {"tracking_uri": tracking_uri(), "experiment_id": parent.experiment_id,
+                                  "parent_run_id": parent.run_id,
+                                  "stage_run_ids": {r["stage"]: r["run_id"] for r in done}},
+                       "stages": {r["stage"]: {"uri": r["uri"], "key": r["key"], "cached": r["cached"]} for r in done}}
+            parent.log_dict(summary, "summary.json")
+            return summary
         ev = stages.evaluate(cfg, root, parent.run_id, ing, tok, enc, pre)
         reg = stages.register(cfg, parent.run_id, tok, pre, ev)
 

@@ -3,7 +3,8 @@ started together on 127.0.0.1 and stopped together.
 
 `up` starts, in order: SeaweedFS (S3, with credentials), an MLflow tracking server (SQLite
 backend, artifacts in `s3://<bucket>/mlflow`, job execution off), a Prefect server (SQLite, or
-PostgreSQL given a URL), a Ray head, and a Prefect process worker on the `werk-process` pool whose
+PostgreSQL given a URL), a Ray head, and a Prefect process worker on the `werk-cpu` pool (the `werk-gpu` pool is created
+with a concurrency limit of 1 for workers on GPU machines) whose
 runs use all of them. PIDs, ports and log paths go to `WERK_HOME/stack/state.json`; `down` stops
 exactly those processes (each with its whole process group, checked against its start time so a
 recycled PID is never touched) and nothing else.
@@ -30,7 +31,8 @@ from typing import Any
 from infra import services
 from infra.services import LOOPBACK, Service, free_port, venv_bin
 
-POOL = "werk-process"
+POOL = "werk-cpu"  # the stack's worker serves the CPU pool
+GPU_POOL = "werk-gpu"  # created with a concurrency limit of 1; its workers run on GPU machines
 
 
 @dataclass(frozen=True)
@@ -145,9 +147,12 @@ def up(cfg: StackConfig) -> dict[str, Any]:
         env = {**s3_env, "PREFECT_API_URL": api, "MLFLOW_TRACKING_URI": f"http://{LOOPBACK}:{mlflow_port}",
                "RAY_ADDRESS": ray_address, **ray_auth, "WERK_STORAGE_ROOT": f"s3://{cfg.bucket}/store",
                "WERK_REPO": str(cfg.repo), "WERK_HOME": str(cfg.home)}
-        subprocess.run([venv_bin("prefect"), "work-pool", "create", POOL, "--type", "process", "--overwrite"],
-                       env={**os.environ, **env, "PREFECT_HOME": str(cfg.dir / "prefect-client")},
-                       check=True, capture_output=True, timeout=120)
+        client = {**os.environ, **env, "PREFECT_HOME": str(cfg.dir / "prefect-client")}
+        for pool in (POOL, GPU_POOL):
+            subprocess.run([venv_bin("prefect"), "work-pool", "create", pool, "--type", "process", "--overwrite"],
+                           env=client, check=True, capture_output=True, timeout=120)
+        subprocess.run([venv_bin("prefect"), "work-pool", "set-concurrency-limit", GPU_POOL, "1"],
+                       env=client, check=True, capture_output=True, timeout=120)
         worker = Service("prefect-worker", [venv_bin("prefect"), "worker", "start", "--pool", POOL],
                          health_url=f"{api}/health", log_path=logs / "prefect-worker.log",
                          env={**env, "PREFECT_HOME": str(cfg.dir / "prefect-client"),

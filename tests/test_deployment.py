@@ -15,19 +15,38 @@ import yaml
 from infra.services import Service, free_port, prefect_server, venv_bin
 
 REPO = Path(__file__).resolve().parents[1]
-POOL = "werk-process"
+POOL = "werk-cpu"
 
 
-def test_deployment_entrypoint_and_parameters_match_the_flow():
+def test_every_deployment_matches_its_flow_and_the_pools():
     from prefect.flows import load_flow_from_entrypoint
 
     spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
-    (dep,) = spec["deployments"]
-    flow = load_flow_from_entrypoint(str(REPO / dep["entrypoint"]))
-    assert flow.name == "werk-pipeline"
-    assert set(dep["parameters"]) == set(flow.parameters.properties)
-    flow.validate_parameters(dep["parameters"])  # raises on a mismatch
-    assert dep["work_pool"]["name"] == POOL
+    deployments = {d["name"]: d for d in spec["deployments"]}
+    assert set(deployments) == {"werk-pipeline", "nightly", "gpu", "ingest", "tokenize", "pretrain", "evaluate"}
+    for dep in deployments.values():
+        flow = load_flow_from_entrypoint(str(REPO / dep["entrypoint"]))
+        assert set(dep["parameters"]) <= set(flow.parameters.properties), dep["name"]
+        flow.validate_parameters(dep["parameters"])  # raises on a mismatch
+        assert dep["work_pool"]["name"] in (POOL, "werk-gpu")
+        if dep["work_pool"]["name"] == "werk-gpu":
+            assert dep["concurrency_limit"] == 1, dep["name"]
+    assert deployments["werk-pipeline"]["work_pool"]["name"] == POOL
+    (nightly,) = deployments["nightly"]["schedules"]
+    assert nightly["cron"] == "0 2 * * *" and nightly["active"] is False  # off until a team enables it
+    assert deployments["pretrain"]["parameters"]["until"] == "pretrain"
+
+
+def test_the_pipeline_form_is_typed_with_defaults_and_descriptions():
+    from flows.pipeline import pipeline
+
+    schema = pipeline.parameters.model_dump()
+    settings = schema["definitions"]["RunSettings"]["properties"]
+    assert {"max_steps", "num_workers", "use_gpu", "seed", "storage_root"} <= set(settings)
+    assert all(field.get("description") for field in settings.values())
+    assert schema["properties"]["until"]["default"] == "register"
+    with pytest.raises(Exception, match="max_steps"):
+        pipeline.validate_parameters({"recipe": "debug", "settings": {"max_steps": 0}})
 
 
 @pytest.mark.slow
@@ -46,11 +65,12 @@ def test_deployed_pipeline_runs_on_a_process_worker(tmp_path):
 
     with prefect_server(port, tmp_path / "server-prefect", logs):
         cli("work-pool", "create", POOL, "--type", "process")
+        cli("work-pool", "create", "werk-gpu", "--type", "process")
         cli("--no-prompt", "deploy", "--all")
         worker = Service("prefect-worker", [prefect, "worker", "start", "--pool", POOL, "--limit", "1"],
                          f"http://127.0.0.1:{port}/api/health", logs / "worker.log", env=env)
         with worker:
-            params = json.dumps({"recipe": "debug", "overrides": ["train.max_steps=10"]})
+            params = json.dumps({"recipe": "debug", "overrides": [], "settings": {"max_steps": 10}})
             cli("deployment", "run", "werk-pipeline/werk-pipeline", "--params", params, "--watch",
                 "--watch-timeout", "600", timeout=700)
         runs = subprocess.run(
@@ -65,7 +85,10 @@ def test_deployed_pipeline_runs_on_a_process_worker(tmp_path):
         assert runs.returncode == 0, runs.stderr
     (state, parameters), = json.loads(runs.stdout)
     assert state == "COMPLETED"
-    assert parameters["overrides"] == ["train.max_steps=10"]
+    assert parameters["settings"] == {"max_steps": 10}
     # The worker's flow run used Werk's embedded MLflow and storage under its WERK_HOME.
     assert (tmp_path / "home" / "mlflow.db").exists()
     assert list((tmp_path / "home" / "store" / "evaluate").glob("*/_SUCCESS.json"))
+    # The typed setting reached the recipe: pretraining ran 10 steps.
+    (record,) = (tmp_path / "home" / "store" / "pretrain").glob("*/_SUCCESS.json")
+    assert json.loads(record.read_text())["summary"]["global_step"] == 10
