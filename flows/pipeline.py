@@ -14,6 +14,7 @@ from prefect import flow
 from flows import stages
 from flows.context import flow_run
 from flows.params import STAGES, RunSettings, Stage
+from flows.run_report import StageProgress, publish_summary
 from tasks.tracking.setup import tracking_uri
 
 
@@ -33,11 +34,16 @@ def pipeline(recipe: str = "demo", overrides: list[str] | None = None, settings:
         cfg, root, parent, flow_run_id, commit = run.cfg, run.root, run.parent, run.flow_run_id, run.commit
         parent.log_params(cfg.model_dump(mode="json"))
         last = STAGES.index(until)
+        progress = StageProgress(cfg.name, until)
 
-        ing = stages.ingest(cfg, root, parent.run_id)
-        tok = stages.train_tokenizer(cfg, root, parent.run_id, ing) if last >= 1 else None
-        enc = stages.encode(cfg, root, parent.run_id, ing, tok) if last >= 2 else None
-        pre = stages.pretrain(cfg, root, parent.run_id, tok, enc) if last >= 3 else None
+        def step(result):
+            progress.advance()
+            return result
+
+        ing = step(stages.ingest(cfg, root, parent.run_id))
+        tok = step(stages.train_tokenizer(cfg, root, parent.run_id, ing)) if last >= 1 else None
+        enc = step(stages.encode(cfg, root, parent.run_id, ing, tok)) if last >= 2 else None
+        pre = step(stages.pretrain(cfg, root, parent.run_id, tok, enc)) if last >= 3 else None
         if last < 4:
             done = [r for r in (ing, tok, enc, pre) if r is not None]
             summary = {"recipe": cfg.name, "until": until, "prefect_flow_run_id": flow_run_id, "git_commit": commit,
@@ -46,9 +52,10 @@ def pipeline(recipe: str = "demo", overrides: list[str] | None = None, settings:
                                   "stage_run_ids": {r["stage"]: r["run_id"] for r in done}},
                        "stages": {r["stage"]: {"uri": r["uri"], "key": r["key"], "cached": r["cached"]} for r in done}}
             parent.log_dict(summary, "summary.json")
+            publish_summary(summary)
             return summary
-        ev = stages.evaluate(cfg, root, parent.run_id, ing, tok, enc, pre)
-        reg = stages.register(cfg, parent.run_id, tok, pre, ev)
+        ev = step(stages.evaluate(cfg, root, parent.run_id, ing, tok, enc, pre))
+        reg = step(stages.register(cfg, parent.run_id, tok, pre, ev))
 
         report = ev["report"]
         summary = {
@@ -90,4 +97,5 @@ def pipeline(recipe: str = "demo", overrides: list[str] | None = None, settings:
             "samples": report["samples"],
         }
         parent.log_dict(summary, "summary.json")
+        publish_summary(summary)
         return summary

@@ -2,7 +2,10 @@
 already complete, and record the stage in its own MLflow child run.
 
 The work itself is done by pure functions in `tasks/`; these wrappers add orchestration
-(retries, Prefect artifacts) and tracking only.
+(retries, Prefect artifacts) and tracking only. Stages that read and write storage retry with
+exponential backoff: their outputs are content-addressed and published atomically, so a retry
+redoes the work and never sees half of it. Pretraining does not: Ray Train restarts its workers
+from the last checkpoint, and a stop on a signal must end the run.
 """
 
 from __future__ import annotations
@@ -12,12 +15,16 @@ from typing import Any
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
 
 from flows.recipe import Recipe
 from infra import storage
 from tasks.artifacts import StageOutput
 from tasks.tracking.runs import Run, open_run
 
+
+IO_RETRIES = {"cache_policy": NO_CACHE, "retries": 2, "retry_delay_seconds": exponential_backoff(backoff_factor=5),
+              "retry_jitter_factor": 0.5}
 
 def _record(parent_id: str, out: StageOutput, cached: bool, summary: dict[str, Any], log_files: list[str]) -> dict[str, Any]:
     parent = open_run(parent_id)
@@ -32,7 +39,7 @@ def _log_stage(run: Run, out: StageOutput, summary: dict[str, Any], log_files: l
         run.log_remote_file(uri, "manifest")
 
 
-@task(name="ingest", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
+@task(name="ingest", **IO_RETRIES)
 def ingest(recipe: Recipe, root: str, parent_id: str) -> dict[str, Any]:
     """Read, clean, deduplicate and split the recipe's sources."""
     from tasks.ingest import stage
@@ -61,7 +68,7 @@ def ingest(recipe: Recipe, root: str, parent_id: str) -> dict[str, Any]:
     return result
 
 
-@task(name="train-tokenizer", cache_policy=NO_CACHE)
+@task(name="train-tokenizer", **IO_RETRIES)
 def train_tokenizer(recipe: Recipe, root: str, parent_id: str, ingest_result: dict[str, Any]) -> dict[str, Any]:
     """Train the byte-level BPE tokenizer on the training split."""
     from tasks.tokenizer import train
@@ -82,7 +89,7 @@ def train_tokenizer(recipe: Recipe, root: str, parent_id: str, ingest_result: di
     return result
 
 
-@task(name="encode", cache_policy=NO_CACHE)
+@task(name="encode", **IO_RETRIES)
 def encode(recipe: Recipe, root: str, parent_id: str, ingest_result: dict[str, Any], tok_result: dict[str, Any]) -> dict[str, Any]:
     """Encode both splits into token shards with a document index."""
     from tasks.encode import stage
@@ -153,7 +160,7 @@ def _curves(run_id: str) -> dict[str, list[tuple[int, float]]]:
             for name in ("train/loss", "val/loss")}
 
 
-@task(name="evaluate", cache_policy=NO_CACHE)
+@task(name="evaluate", **IO_RETRIES)
 def evaluate(recipe: Recipe, root: str, parent_id: str, ingest_result: dict, tok_result: dict, encode_result: dict,
              pretrain_result: dict) -> dict[str, Any]:
     """Held-out loss, perplexity and bits per byte (overall, per source and language) against a
@@ -184,7 +191,7 @@ def evaluate(recipe: Recipe, root: str, parent_id: str, ingest_result: dict, tok
     return result
 
 
-@task(name="register", cache_policy=NO_CACHE)
+@task(name="register", **IO_RETRIES)
 def register(recipe: Recipe, parent_id: str, tok_result: dict, pretrain_result: dict, eval_result: dict) -> dict[str, Any]:
     """Log the model with its tokenizer as werk-<recipe>@candidate; the gate moves @champion if it wins."""
     from mlflow import MlflowClient

@@ -209,3 +209,35 @@ def test_cli_evaluates_a_registered_model_and_a_checkpoint(first_run, home):
     bad = subprocess.run([werk, "evaluate", "--model", "models:/werk-debug@champion", "-t", "no-such-task"],
                          env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unknown task 'no-such-task'" in bad.stderr
+
+
+def test_prefect_shows_the_run_summary_and_full_progress(first_run):
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def read():
+        async with get_client() as client:
+            found = {}
+            for key in ("werk-run-summary", "werk-pipeline-progress", "eval-report"):
+                found[key] = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+            return found
+
+    artifacts = asyncio.run(read())
+    summary = next(a for a in artifacts["werk-run-summary"] if a.flow_run_id and str(a.flow_run_id) == first_run["prefect_flow_run_id"])
+    assert "| pretrain | no |" in summary.data and first_run["mlflow"]["parent_run_id"] in summary.data
+    progress = [a for a in artifacts["werk-pipeline-progress"] if str(a.flow_run_id) == first_run["prefect_flow_run_id"]]
+    assert progress and float(progress[0].data) == 100.0
+    assert artifacts["eval-report"]
+
+
+def test_changing_a_tokenizer_setting_reruns_tokenization_and_after_but_not_ingest(first_run, prefect_api):
+    from flows.pipeline import pipeline
+
+    changed = pipeline(recipe="debug", overrides=["tokenizer.vocab_size=768"])
+    cached = {name: st["cached"] for name, st in changed["stages"].items()}
+    assert cached == {"ingest": True, "tokenizer": False, "encode": False, "pretrain": False, "evaluate": False}
+    assert changed["stages"]["ingest"]["key"] == first_run["stages"]["ingest"]["key"]
+    for stage in ("tokenizer", "encode", "pretrain", "evaluate"):
+        assert changed["stages"][stage]["key"] != first_run["stages"][stage]["key"], stage
