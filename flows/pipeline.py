@@ -91,6 +91,7 @@ def pipeline(recipe: str = "demo", overrides: list[str] | None = None, settings:
             "model_uri": reg["model_uri"],
             "model_version": reg["version"],
             "promoted": reg["promoted"],
+            "registered_before": reg["cached"],
             "gate": reg["gate"],
             "downstream": {name: {k: t[k] for k in ("acc", "acc_stderr", "acc_norm", "random_baseline", "n")}
                            for name, t in report.get("tasks", {}).items()},

@@ -191,24 +191,41 @@ def evaluate(recipe: Recipe, root: str, parent_id: str, ingest_result: dict, tok
     return result
 
 
+def _gate_result(decision) -> dict[str, Any]:
+    return {"metric": decision.metric, "candidate": decision.candidate, "champion": decision.champion,
+            "champion_version": decision.champion_version, "reason": decision.reason}
+
+
 @task(name="register", **IO_RETRIES)
 def register(recipe: Recipe, parent_id: str, tok_result: dict, pretrain_result: dict, eval_result: dict) -> dict[str, Any]:
-    """Log the model with its tokenizer as werk-<recipe>@candidate; the gate moves @champion if it wins."""
+    """Log the model with its tokenizer as werk-<recipe>@candidate; the gate moves @champion if it wins.
+
+    A model already registered from the same pretraining and evaluation is not registered again:
+    it becomes the candidate once more and keeps the gate decision it got then."""
     from mlflow import MlflowClient
 
     from tasks.evaluate.report import flat_metrics, markdown
-    from tasks.registry.gate import gate
+    from tasks.registry.gate import gate, recorded_decision
     from tasks.registry.register import register_model
 
     report = eval_result["report"]
+    name, client = recipe.registered_model_name, MlflowClient()
+    keys = {"werk.pretrain_key": pretrain_result["key"], "werk.evaluate_key": eval_result["key"]}
     parent = open_run(parent_id)
-    with parent.child("register") as run:
-        reg = register_model(
-            run.run_id, recipe.registered_model_name, "candidate", pretrain_result["weights"],
-            pretrain_result["model_config"], tok_result["tokenizer"],
-            tags={"werk.pretrain_key": pretrain_result["key"], "werk.parent_run_id": parent_id},
-        )
-        decision = gate(MlflowClient(), reg["name"], reg["version"], flat_metrics(report), recipe.registry)
+    prior = client.search_model_versions(
+        f"name='{name}' and " + " and ".join(f"tags.`{k}`='{v}'" for k, v in keys.items()))
+    with parent.child("register", tags={"werk.cached": bool(prior)}) as run:
+        if prior:
+            version = str(max(int(v.version) for v in prior))
+            client.set_registered_model_alias(name, "candidate", version)
+            decision = recorded_decision(client.get_model_version(name, version))
+            reg = {"model_uri": f"models:/{name}@candidate", "name": name, "version": version}
+        else:
+            reg = register_model(
+                run.run_id, name, "candidate", pretrain_result["weights"], pretrain_result["model_config"],
+                tok_result["tokenizer"], tags={**keys, "werk.parent_run_id": parent_id},
+            )
+            decision = gate(client, name, reg["version"], flat_metrics(report), recipe.registry)
         comparison = [
             "| metric | candidate | champion | decision |", "|---|---:|---:|---|",
             f"| {decision.metric} | {decision.candidate:.6g} (v{reg['version']}) | "
@@ -218,11 +235,11 @@ def register(recipe: Recipe, parent_id: str, tok_result: dict, pretrain_result: 
         ]
         text = markdown(report, comparison)
         run.log_text(text, "eval_report.md")
-        run.set_tags({"werk.model_uri": reg["model_uri"], "werk.promoted": decision.promote})
+        run.set_tags({"werk.model_uri": reg["model_uri"], "werk.model_version": reg["version"],
+                      "werk.promoted": decision.promote})
         create_markdown_artifact(key="eval-report", markdown=text, description=f"Evaluation of {recipe.name}")
-        return {"stage": "register", "run_id": run.run_id, **reg, "promoted": decision.promote,
-                "gate": {"metric": decision.metric, "candidate": decision.candidate, "champion": decision.champion,
-                         "champion_version": decision.champion_version, "reason": decision.reason}}
+        return {"stage": "register", "run_id": run.run_id, **reg, "cached": bool(prior), "promoted": decision.promote,
+                "gate": _gate_result(decision)}
 
 
 def _read_text(uri: str) -> str:

@@ -157,8 +157,9 @@ def test_second_run_reuses_every_stage_output(first_run, prefect_api):
     assert {k: v["key"] for k, v in again["stages"].items()} == {k: v["key"] for k, v in first_run["stages"].items()}
     assert again["metrics"]["eval_bits_per_byte"] == first_run["metrics"]["eval_bits_per_byte"]
     assert again["mlflow"]["parent_run_id"] != first_run["mlflow"]["parent_run_id"]
-    # Same numbers as the champion: a tie does not move it.
-    assert not again["promoted"] and "does not beat champion" in again["gate"]["reason"]
+    # The same model is not registered twice: it stays the one version, with its gate decision.
+    assert again["registered_before"] and again["model_version"] == first_run["model_version"]
+    assert again["promoted"] and again["gate"] == first_run["gate"]
 
 
 def test_cli_json_run_and_generate(first_run, home):

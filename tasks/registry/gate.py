@@ -68,3 +68,16 @@ def gate(client: MlflowClient, name: str, version: str, metrics: dict[str, float
     if decision.promote:
         client.set_registered_model_alias(name, CHAMPION, version)
     return decision
+
+
+def recorded_decision(version) -> Decision:
+    """The decision `gate` tagged on a model version when it was registered."""
+    tags = version.tags
+
+    def number(key: str) -> float | None:
+        return float(tags[key]) if tags.get(key) not in (None, "") else None
+
+    candidate = number("gate.candidate")
+    return Decision(tags.get("gate.promote") == "True", tags.get("gate.metric", ""),
+                    math.nan if candidate is None else candidate,
+                    number("gate.champion"), tags.get("gate.champion_version") or None, tags.get("gate.reason", ""))
