@@ -6,7 +6,7 @@ from tasks.config_base import StageConfig
 
 
 def _shipped_tasks() -> list[str]:
-    from tasks.evaluate.downstream import available
+    from tasks.evaluate.suite import available
 
     return list(available())
 

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-SUITE = Path(__file__).with_name("suite")
+from tasks.evaluate.suite import available
+
 EOT = "<|endoftext|>"
 
 
@@ -35,10 +36,6 @@ class Item:
     choices: tuple[str, ...]
     answer: int
     language: str | None = None
-
-
-def available() -> dict[str, Path]:
-    return {p.stem: p for p in sorted(SUITE.glob("*.jsonl"))}
 
 
 def _item(raw: Any, where: str) -> Item:
