@@ -36,9 +36,9 @@ def corpus(tmp_path_factory):
 def tracking(tmp_path_factory):
     from mlflow import MlflowClient
 
-    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
-    client = MlflowClient(uri)
-    return uri, client, client.create_experiment("exact-resume")
+    folder = tmp_path_factory.mktemp("mlflow")
+    client = MlflowClient(uri := f"sqlite:///{folder / 'mlflow.db'}")
+    return uri, client, client.create_experiment("exact-resume", artifact_location=(folder / "artifacts").as_uri())
 
 
 def _job(corpus, tracking, max_failures: int = 0):

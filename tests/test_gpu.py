@@ -23,7 +23,7 @@ def test_gpu_training_runs_and_reports_mfu(tmp_path, corpus_dir, strategy, compi
     corpus = encoded_corpus(tmp_path, corpus_dir)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)
-    run_id = client.create_run(client.create_experiment("gpu")).info.run_id
+    run_id = client.create_run(client.create_experiment("gpu", artifact_location=(tmp_path / "artifacts").as_uri())).info.run_id
     job = PretrainJob(
         model=ModelConfig(preset="debug", block_size=64),
         train=TrainConfig(max_steps=40, batch_size=8, lr=3e-3, warmup_steps=5, steps_per_checkpoint=20,

@@ -68,6 +68,8 @@ def test_every_stage_produced_its_artifacts(first_run):
     # Every checkpoint training kept (debug: steps 10 and 20, the last also the best) is evaluated too.
     assert [(c["step"], c["kind"]) for c in report["checkpoints"]] == [(10, "kept"), (20, "kept, best")]
     assert report["checkpoints"][-1]["bits_per_byte"] == pytest.approx(report["model"]["bits_per_byte"])
+    for group, scores in report["groups"].items():  # per source and language, for each kept checkpoint too
+        assert report["checkpoints"][-1]["groups"][group] == pytest.approx(scores["model"]["bits_per_byte"])
     for png in report["plots"]:
         assert Path(s["stages"]["evaluate"]["uri"], png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -80,7 +82,7 @@ def test_metrics_are_finite_and_counts_reconcile(first_run):
     assert ing["kept"] > 0
 
 
-def test_mlflow_records_parent_and_stage_runs(first_run):
+def test_mlflow_records_parent_and_stage_runs(first_run, home):
     from mlflow import MlflowClient
 
     from tasks.tracking.setup import configure
@@ -94,6 +96,7 @@ def test_mlflow_records_parent_and_stage_runs(first_run):
     assert tags["werk.prefect_flow_run_id"] == first_run["prefect_flow_run_id"] != ""
     assert tags["werk.git_commit"]
     assert parent.info.status == "FINISHED"
+    assert parent.info.artifact_uri.startswith((home / "mlartifacts").as_uri())  # not ./mlruns of the cwd
     assert parent.data.params["train.max_steps"] == "20"
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "config")}
     assert "config/recipe.yaml" in artifacts

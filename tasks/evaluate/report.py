@@ -64,6 +64,13 @@ def markdown(report: dict[str, Any], comparison: list[str] | None = None) -> str
             lines.append(f"| {row['step']} | {row['kind']} | {row['bits_per_byte']:.4f} | "
                          + " | ".join(f"{row['tasks'].get(n, float('nan')):.3f}" for n in names) + " |")
         lines.append("")
+        groups = list(report.get("groups", {}))
+        if groups:
+            lines += ["| step | " + " | ".join(f"{g} bits/byte" for g in groups) + " |", "|---:|" + "---:|" * len(groups)]
+            for row in report["checkpoints"]:
+                lines.append(f"| {row['step']} | " + " | ".join(f"{row['groups'].get(g, float('nan')):.4f}"
+                                                             for g in groups) + " |")
+            lines.append("")
     if comparison:
         lines += ["## Against the champion", "", *comparison, ""]
     if report.get("plots"):

@@ -24,7 +24,7 @@ from tasks.tokenizer.train import EOT, load_tokenizer
 from tasks.training.launch import load_model
 
 STAGE = "evaluate"
-VERSION = 2
+VERSION = 3
 PLOTS = ("loss_curves.png", "bits_per_byte.png")
 
 
@@ -49,8 +49,9 @@ def _concat(shards: list[str]) -> np.ndarray:
 
 
 def _checkpoint_rows(cfg: EvalConfig, checkpoints: list[dict[str, Any]], tasks, windows: np.ndarray,
-                     byte_lengths: np.ndarray) -> list[dict[str, Any]]:
-    """Held-out bits per byte and task accuracy of every checkpoint training kept (newest and best)."""
+                     group_windows: dict[str, np.ndarray], byte_lengths: np.ndarray) -> list[dict[str, Any]]:
+    """Held-out bits per byte (overall, per source and language) and task accuracy of every
+    checkpoint training kept (newest and best)."""
     from tasks.evaluate.standalone import load_checkpoint
 
     rows = []
@@ -58,8 +59,10 @@ def _checkpoint_rows(cfg: EvalConfig, checkpoints: list[dict[str, Any]], tasks, 
         model, tok = load_checkpoint(ckpt["uri"])
         score = metrics.model_score(model, windows, byte_lengths, cfg.batch_size)
         accs = {name: downstream.evaluate_task(model, tok, name, items, cfg.task_batch_size).acc for name, items in tasks}
+        groups = {name: metrics.model_score(model, w, byte_lengths, cfg.batch_size).bits_per_byte
+                  for name, w in group_windows.items()}
         rows.append({"step": ckpt["step"], "kind": ckpt["kind"], "uri": ckpt["uri"],
-                     "bits_per_byte": score.bits_per_byte, "tasks": accs})
+                     "bits_per_byte": score.bits_per_byte, "groups": groups, "tasks": accs})
     return rows
 
 
@@ -82,18 +85,18 @@ def run_evaluate(cfg: EvalConfig, out: StageOutput, recipe_name: str, inputs: Ev
     model_s = metrics.model_score(model, windows, byte_lengths, cfg.batch_size)
     unigram_s = metrics.unigram_score(counts, windows, byte_lengths)
 
-    groups = {}
+    groups, group_windows = {}, {}
     for name, tokens in held_out_groups(inputs.ingest_manifest, inputs.encode_index, splits["val"]["shards"],
                                         tok.token_to_id(EOT)).items():
         if len(tokens) <= block:
             continue  # too little held-out text in this group for one window
-        w = metrics.eval_windows(tokens, block, cfg.group_max_tokens)
+        w = group_windows[name] = metrics.eval_windows(tokens, block, cfg.group_max_tokens)
         groups[name] = {"model": asdict(metrics.model_score(model, w, byte_lengths, cfg.batch_size)),
                         "unigram": asdict(metrics.unigram_score(counts, w, byte_lengths))}
 
     task_results = {name: asdict(downstream.evaluate_task(model, tok, name, items, cfg.task_batch_size))
                     for name, items in tasks}
-    checkpoints = _checkpoint_rows(cfg, inputs.checkpoints, tasks, windows, byte_lengths)
+    checkpoints = _checkpoint_rows(cfg, inputs.checkpoints, tasks, windows, group_windows, byte_lengths)
     samples = [
         {"prompt": p, "text": generate(model, tok, p, cfg.sample_tokens, cfg.temperature, cfg.top_k, cfg.seed,
                                        top_p=cfg.top_p)}

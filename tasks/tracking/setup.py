@@ -17,8 +17,11 @@ def tracking_uri() -> str:
 
 
 def default_artifact_location() -> str | None:
-    """Embedded default keeps artifacts in WERK_HOME; a tracking server chooses its own."""
-    if os.environ.get("MLFLOW_TRACKING_URI"):
+    """A local store (the embedded SQLite default) keeps artifacts in WERK_HOME; a tracking server
+    chooses its own. Judged by the URI, not by whether MLFLOW_TRACKING_URI is set: MLflow's
+    `set_tracking_uri` sets that variable itself, and a local store would then put artifacts in
+    `./mlruns` of whatever directory Werk runs in."""
+    if tracking_uri().startswith(("http://", "https://", "databricks")):
         return None
     return (werk_home() / "mlartifacts").as_uri()
 

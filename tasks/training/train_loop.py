@@ -58,6 +58,18 @@ def _system_metrics(job: PretrainJob):
     return monitor
 
 
+def _finish_system_metrics(monitor) -> None:
+    monitor.finish()
+    # The sampler publishes once per period: a run shorter than one period would record nothing,
+    # so take one last sample. Metrics must never fail training, hence the broad except.
+    try:
+        monitor.collect_metrics()
+        monitor.publish_metrics(monitor.aggregate_metrics())
+        monitor.mlflow_logger.flush()
+    except Exception as exc:  # noqa: BLE001
+        print(f"werk: last system-metrics sample not logged: {exc}", flush=True)
+
+
 def train_loop(config: dict) -> None:
     job = PretrainJob.model_validate(config)
     ctx = ray.train.get_context()
@@ -126,4 +138,4 @@ def train_loop(config: dict) -> None:
             trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
     finally:
         if monitor is not None:
-            monitor.finish()
+            _finish_system_metrics(monitor)
