@@ -233,12 +233,8 @@ def stack_up(
     if as_json:
         typer.echo(json.dumps(state))
         return
-    table = Table(title="Werk stack (127.0.0.1)")
-    for col in ("service", "pid", "address", "log"):
-        table.add_column(col)
-    for name, rec in state["services"].items():
-        table.add_row(name, str(rec["pid"]), rec["url"], rec["log"])
-    Console().print(table)
+    _print_table("Werk stack (127.0.0.1)", ("service", "pid", "address", "log"),
+                 [(name, str(r["pid"]), r["url"], r["log"]) for name, r in state["services"].items()])
     typer.echo("# Use it from a shell:")
     for k, v in stack.client_env(state).items():
         typer.echo(f"export {k}={v}")
@@ -262,11 +258,16 @@ def stack_status(as_json: JsonOpt = False) -> None:
     if as_json:
         typer.echo(json.dumps(status))
         return
-    table = Table(title="Werk stack")
-    for col in ("service", "pid", "running", "address"):
+    _print_table("Werk stack", ("service", "pid", "running", "address"),
+                 [(name, str(r["pid"]), "yes" if r["alive"] else "no", r["url"]) for name, r in status.items()])
+
+
+def _print_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    table = Table(title=title)
+    for col in columns:
         table.add_column(col)
-    for name, rec in status.items():
-        table.add_row(name, str(rec["pid"]), "yes" if rec["alive"] else "no", rec["url"])
+    for row in rows:
+        table.add_row(*row)
     Console().print(table)
 
 
