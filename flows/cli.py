@@ -236,7 +236,7 @@ def stack_up(
     _print_table("Werk stack (127.0.0.1)", ("service", "pid", "address", "log"),
                  [(name, str(r["pid"]), r["url"], r["log"]) for name, r in state["services"].items()])
     typer.echo("# Use it from a shell:")
-    for k, v in stack.client_env(state).items():
+    for k, v in state["env"].items():  # addresses and file paths only, no secret
         typer.echo(f"export {k}={v}")
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from prefect import flow
 
 from flows import stages
-from flows.context import flow_run
+from flows.context import FlowRun, flow_run
 from flows.params import STAGES, RunSettings, Stage
 from flows.run_report import StageProgress, publish_summary
 from tasks.tracking.setup import tracking_uri
@@ -31,7 +31,7 @@ def pipeline(recipe: str = "demo", overrides: list[str] | None = None, settings:
     """
     overrides = list(overrides or []) + (settings.overrides() if settings else [])
     with flow_run(recipe, overrides, "pipeline") as run:
-        cfg, root, parent, flow_run_id, commit = run.cfg, run.root, run.parent, run.flow_run_id, run.commit
+        cfg, root, parent = run.cfg, run.root, run.parent
         parent.log_params(cfg.model_dump(mode="json"))
         last = STAGES.index(until)
         progress = StageProgress(cfg.name, until)
@@ -45,30 +45,13 @@ def pipeline(recipe: str = "demo", overrides: list[str] | None = None, settings:
         enc = step(stages.encode(cfg, root, parent.run_id, ing, tok)) if last >= 2 else None
         pre = step(stages.pretrain(cfg, root, parent.run_id, tok, enc)) if last >= 3 else None
         if last < 4:
-            done = [r for r in (ing, tok, enc, pre) if r is not None]
-            summary = {"recipe": cfg.name, "until": until, "prefect_flow_run_id": flow_run_id, "git_commit": commit,
-                       "mlflow": {"tracking_uri": tracking_uri(), "experiment_id": parent.experiment_id,
-                                  "parent_run_id": parent.run_id,
-                                  "stage_run_ids": {r["stage"]: r["run_id"] for r in done}},
-                       "stages": {r["stage"]: {"uri": r["uri"], "key": r["key"], "cached": r["cached"]} for r in done}}
-            parent.log_dict(summary, "summary.json")
-            publish_summary(summary)
-            return summary
+            return _finish(parent, _summary(run, until, [r for r in (ing, tok, enc, pre) if r is not None]))
         ev = step(stages.evaluate(cfg, root, parent.run_id, ing, tok, enc, pre))
         reg = step(stages.register(cfg, parent.run_id, tok, pre, ev))
 
         report = ev["report"]
         summary = {
-            "recipe": cfg.name,
-            "prefect_flow_run_id": flow_run_id,
-            "git_commit": commit,
-            "mlflow": {
-                "tracking_uri": tracking_uri(),
-                "experiment_id": parent.experiment_id,
-                "parent_run_id": parent.run_id,
-                "stage_run_ids": {r["stage"]: r["run_id"] for r in (ing, tok, enc, pre, ev, reg)},
-            },
-            "stages": {r["stage"]: {"uri": r["uri"], "key": r["key"], "cached": r["cached"]} for r in (ing, tok, enc, pre, ev)},
+            **_summary(run, until, [ing, tok, enc, pre, ev], also_ran=(reg,)),
             "artifacts": {
                 "documents": ing["outputs"]["train"],
                 "manifest": ing["outputs"]["manifest"],
@@ -97,6 +80,27 @@ def pipeline(recipe: str = "demo", overrides: list[str] | None = None, settings:
                            for name, t in report.get("tasks", {}).items()},
             "samples": report["samples"],
         }
-        parent.log_dict(summary, "summary.json")
-        publish_summary(summary)
-        return summary
+        return _finish(parent, summary)
+
+
+def _summary(run: FlowRun, until: str, results: list[dict[str, Any]], also_ran: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
+    """What every pipeline summary holds: the run's identity, its MLflow runs and its stage outputs."""
+    return {
+        "recipe": run.cfg.name,
+        "until": until,
+        "prefect_flow_run_id": run.flow_run_id,
+        "git_commit": run.commit,
+        "mlflow": {
+            "tracking_uri": tracking_uri(),
+            "experiment_id": run.parent.experiment_id,
+            "parent_run_id": run.parent.run_id,
+            "stage_run_ids": {r["stage"]: r["run_id"] for r in (*results, *also_ran)},
+        },
+        "stages": {r["stage"]: {"uri": r["uri"], "key": r["key"], "cached": r["cached"]} for r in results},
+    }
+
+
+def _finish(parent, summary: dict[str, Any]) -> dict[str, Any]:
+    parent.log_dict(summary, "summary.json")
+    publish_summary(summary)
+    return summary

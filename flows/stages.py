@@ -179,6 +179,7 @@ def evaluate(recipe: Recipe, root: str, parent_id: str, ingest_result: dict, tok
             encode_index=storage.join(encode_result["uri"], "index.parquet"),
             ingest_manifest=ingest_result["outputs"]["manifest"],
             checkpoints=_kept_checkpoints(pretrain_result["summary"]),
+            final_step=pretrain_result["summary"]["global_step"],
         )
         trained_in = pretrain_result["summary"].get("mlflow_run_id") or pretrain_result["run_id"]
         report = stage.run_evaluate(recipe.eval, out, recipe.name, inputs, _curves(trained_in))

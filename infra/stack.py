@@ -64,6 +64,7 @@ def _private_file(path: Path, text: str) -> None:
     """Written with mode 0600 from the start: never readable by others, not even briefly."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # the mode above applies only when the file is new
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
 
@@ -74,11 +75,6 @@ def _credentials(cfg: StackConfig) -> tuple[str, str]:
         key, secret = "werk-" + secrets.token_hex(6), secrets.token_urlsafe(32)
     _private_file(cfg.credentials_file, f"[default]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n")
     return key, secret
-
-
-def client_env(state: dict[str, Any]) -> dict[str, str]:
-    """What a client (a shell, `werk run`, the worker) needs to use the stack; no secret in it."""
-    return dict(state["env"])
 
 
 def _create_bucket(endpoint: str, bucket: str, key: str, secret: str) -> None:

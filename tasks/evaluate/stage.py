@@ -38,6 +38,7 @@ class EvalInputs(StageConfig):
     encode_index: str
     ingest_manifest: str
     checkpoints: list[dict[str, Any]] = []  # kept training checkpoints: {"uri", "step", "kind"}
+    final_step: int | None = None  # the step of the exported weights: that checkpoint is not scored twice
 
 
 def plan(cfg: EvalConfig, root: str, pretrain_key: str) -> StageOutput:
@@ -49,13 +50,18 @@ def _concat(shards: list[str]) -> np.ndarray:
 
 
 def _checkpoint_rows(cfg: EvalConfig, checkpoints: list[dict[str, Any]], tasks, windows: np.ndarray,
-                     group_windows: dict[str, np.ndarray], byte_lengths: np.ndarray) -> list[dict[str, Any]]:
+                     group_windows: dict[str, np.ndarray], byte_lengths: np.ndarray,
+                     final_step: int | None, final: dict[str, Any]) -> list[dict[str, Any]]:
     """Held-out bits per byte (overall, per source and language) and task accuracy of every
-    checkpoint training kept (newest and best)."""
+    checkpoint training kept (newest and best); the final one has the exported weights, so it
+    takes `final`, the scores already computed for them."""
     from tasks.evaluate.standalone import load_checkpoint
 
     rows = []
     for ckpt in sorted(checkpoints, key=lambda c: c["step"]):
+        if ckpt["step"] == final_step:
+            rows.append({"step": ckpt["step"], "kind": ckpt["kind"], "uri": ckpt["uri"], **final})
+            continue
         model, tok = load_checkpoint(ckpt["uri"])
         score = metrics.model_score(model, windows, byte_lengths, cfg.batch_size)
         accs = {name: downstream.evaluate_task(model, tok, name, items, cfg.task_batch_size).acc for name, items in tasks}
@@ -96,7 +102,10 @@ def run_evaluate(cfg: EvalConfig, out: StageOutput, recipe_name: str, inputs: Ev
 
     task_results = {name: asdict(downstream.evaluate_task(model, tok, name, items, cfg.task_batch_size))
                     for name, items in tasks}
-    checkpoints = _checkpoint_rows(cfg, inputs.checkpoints, tasks, windows, group_windows, byte_lengths)
+    final = {"bits_per_byte": model_s.bits_per_byte, "tasks": {n: r["acc"] for n, r in task_results.items()},
+             "groups": {n: g["model"]["bits_per_byte"] for n, g in groups.items()}}
+    checkpoints = _checkpoint_rows(cfg, inputs.checkpoints, tasks, windows, group_windows, byte_lengths,
+                                   inputs.final_step, final)
     samples = [
         {"prompt": p, "text": generate(model, tok, p, cfg.sample_tokens, cfg.temperature, cfg.top_k, cfg.seed,
                                        top_p=cfg.top_p)}

@@ -37,7 +37,7 @@ def decide(cfg: RegistryConfig, candidate: float, champion: float | None, champi
                         f"champion v{champion_version} has no {metric} to compare with; promote by hand if intended")
     gain = candidate - champion if cfg.higher_is_better else champion - candidate
     better = "higher" if cfg.higher_is_better else "lower"
-    if gain > cfg.min_improvement or (cfg.min_improvement == 0 and gain > 0):
+    if gain > cfg.min_improvement:
         return Decision(True, metric, candidate, champion, champion_version,
                         f"{metric} {candidate:.6g} beats champion v{champion_version}'s {champion:.6g} ({better} is better, "
                         f"margin {cfg.min_improvement:g})")

@@ -21,7 +21,6 @@ class GPTModule(L.LightningModule):
                  tokenizer_uri: str | None = None) -> None:
         super().__init__()
         self.model = GPT(model_config)
-        self.model_config = model_config
         self.tokenizer_uri = tokenizer_uri
         # UTF-8 bytes per token id: validation then also reports bits per byte, comparable across tokenizers.
         self.register_buffer("token_bytes", token_bytes, persistent=False)
@@ -64,7 +63,7 @@ class GPTModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Enough to rebuild and evaluate the model from this file alone (`werk evaluate --checkpoint`).
-        checkpoint["werk"] = {"model_config": asdict(self.model_config), "tokenizer": self.tokenizer_uri}
+        checkpoint["werk"] = {"model_config": asdict(self.model.config), "tokenizer": self.tokenizer_uri}
 
     def configure_optimizers(self):
         cfg = self.train_config
