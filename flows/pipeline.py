@@ -12,6 +12,7 @@ from typing import Any
 from prefect import flow
 
 from flows import stages
+from flows.caching import run_stage
 from flows.context import FlowRun, flow_run
 from flows.params import STAGES, RunSettings, Stage
 from flows.run_report import StageProgress, publish_summary
@@ -40,13 +41,13 @@ def pipeline(recipe: str = "demo", overrides: list[str] | None = None, settings:
             progress.advance()
             return result
 
-        ing = step(stages.ingest(cfg, root, parent.run_id))
-        tok = step(stages.train_tokenizer(cfg, root, parent.run_id, ing)) if last >= 1 else None
-        enc = step(stages.encode(cfg, root, parent.run_id, ing, tok)) if last >= 2 else None
-        pre = step(stages.pretrain(cfg, root, parent.run_id, tok, enc)) if last >= 3 else None
+        ing = step(run_stage(stages.ingest, root, cfg, root, parent.run_id))
+        tok = step(run_stage(stages.train_tokenizer, root, cfg, root, parent.run_id, ing)) if last >= 1 else None
+        enc = step(run_stage(stages.encode, root, cfg, root, parent.run_id, ing, tok)) if last >= 2 else None
+        pre = step(run_stage(stages.pretrain, root, cfg, root, parent.run_id, tok, enc)) if last >= 3 else None
         if last < 4:
             return _finish(parent, _summary(run, until, [r for r in (ing, tok, enc, pre) if r is not None]))
-        ev = step(stages.evaluate(cfg, root, parent.run_id, ing, tok, enc, pre))
+        ev = step(run_stage(stages.evaluate, root, cfg, root, parent.run_id, ing, tok, enc, pre))
         reg = step(stages.register(cfg, parent.run_id, tok, pre, ev))
 
         report = ev["report"]

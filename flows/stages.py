@@ -2,7 +2,8 @@
 already complete, and record the stage in its own MLflow child run.
 
 The work itself is done by pure functions in `tasks/`; these wrappers add orchestration
-(retries, Prefect artifacts) and tracking only. Stages that read and write storage retry with
+(caching across runs, retries, Prefect artifacts) and tracking only. Each stage task carries a
+`StageCache` policy keyed by its output's content address (see `flows/caching.py`). Stages that read and write storage retry with
 exponential backoff: their outputs are content-addressed and published atomically, so a retry
 redoes the work and never sees half of it. Pretraining does not: Ray Train restarts its workers
 from the last checkpoint, and a stop on a signal must end the run.
@@ -17,13 +18,14 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
+from flows.caching import StageCache
 from flows.recipe import Recipe
 from infra import storage
 from tasks.artifacts import StageOutput
 from tasks.tracking.runs import Run, open_run
 
 
-IO_RETRIES = {"cache_policy": NO_CACHE, "retries": 2, "retry_delay_seconds": exponential_backoff(backoff_factor=5),
+IO_RETRIES = {"retries": 2, "retry_delay_seconds": exponential_backoff(backoff_factor=5),
               "retry_jitter_factor": 0.5}
 
 def _record(parent_id: str, out: StageOutput, cached: bool, summary: dict[str, Any], log_files: list[str]) -> dict[str, Any]:
@@ -39,7 +41,13 @@ def _log_stage(run: Run, out: StageOutput, summary: dict[str, Any], log_files: l
         run.log_remote_file(uri, "manifest")
 
 
-@task(name="ingest", **IO_RETRIES)
+def _ingest_address(recipe: Recipe, root: str, **_: Any) -> StageOutput:
+    from tasks.ingest.address import plan
+
+    return plan(recipe.ingest, root)[0]
+
+
+@task(name="ingest", cache_policy=StageCache(address=_ingest_address), **IO_RETRIES)
 def ingest(recipe: Recipe, root: str, parent_id: str) -> dict[str, Any]:
     """Read, clean, deduplicate and split the recipe's sources."""
     from tasks.ingest import stage
@@ -68,12 +76,18 @@ def ingest(recipe: Recipe, root: str, parent_id: str) -> dict[str, Any]:
     return result
 
 
-@task(name="train-tokenizer", **IO_RETRIES)
+def _tokenizer_address(recipe: Recipe, root: str, ingest_result: dict[str, Any], **_: Any) -> StageOutput:
+    from tasks.tokenizer.address import plan
+
+    return plan(recipe.tokenizer, root, ingest_result["key"])
+
+
+@task(name="train-tokenizer", cache_policy=StageCache(address=_tokenizer_address), **IO_RETRIES)
 def train_tokenizer(recipe: Recipe, root: str, parent_id: str, ingest_result: dict[str, Any]) -> dict[str, Any]:
     """Train the byte-level BPE tokenizer on the training split."""
     from tasks.tokenizer import train
 
-    out = train.plan(recipe.tokenizer, root, ingest_result["key"])
+    out = _tokenizer_address(recipe, root, ingest_result)
     cached = out.is_complete()
     summary = out.completion()["summary"] if cached else train.run_tokenizer(
         recipe.tokenizer, out, ingest_result["shards"]["train"], ingest_result["stats"]["bytes_out"],
@@ -89,12 +103,19 @@ def train_tokenizer(recipe: Recipe, root: str, parent_id: str, ingest_result: di
     return result
 
 
-@task(name="encode", **IO_RETRIES)
+def _encode_address(recipe: Recipe, root: str, ingest_result: dict[str, Any], tok_result: dict[str, Any],
+                    **_: Any) -> StageOutput:
+    from tasks.encode.address import plan
+
+    return plan(recipe.encode, root, ingest_result["key"], tok_result["key"])
+
+
+@task(name="encode", cache_policy=StageCache(address=_encode_address), **IO_RETRIES)
 def encode(recipe: Recipe, root: str, parent_id: str, ingest_result: dict[str, Any], tok_result: dict[str, Any]) -> dict[str, Any]:
     """Encode both splits into token shards with a document index."""
     from tasks.encode import stage
 
-    out = stage.plan(recipe.encode, root, ingest_result["key"], tok_result["key"])
+    out = _encode_address(recipe, root, ingest_result, tok_result)
     cached = out.is_complete()
     if cached:
         summary = out.completion()["summary"]
@@ -109,27 +130,38 @@ def encode(recipe: Recipe, root: str, parent_id: str, ingest_result: dict[str, A
     return result
 
 
-@task(name="pretrain", cache_policy=NO_CACHE)
-def pretrain(recipe: Recipe, root: str, parent_id: str, tok_result: dict[str, Any], encode_result: dict[str, Any]) -> dict[str, Any]:
-    """Train the GPT with Ray Train + Lightning; resumes from the last checkpoint if interrupted."""
-    from infra.ray_cluster import ray_session
-    from tasks.training import launch
+def _pretrain_job(recipe: Recipe, tok_result: dict[str, Any], encode_result: dict[str, Any]):
     from tasks.training.job import PretrainJob
-    from tasks.tracking.setup import tracking_uri
 
     splits = encode_result["summary"]["splits"]
-    parent = open_run(parent_id)
-    job = PretrainJob(
+    return PretrainJob(
         model=recipe.model, train=recipe.train, compute=recipe.compute,
         vocab_size=encode_result["summary"]["vocab_size"],
         train_shards=splits["train"]["shards"], val_shards=splits["val"]["shards"],
         train_sha256=splits["train"].get("sha256"), val_sha256=splits["val"].get("sha256"),
         tokenizer_uri=tok_result["tokenizer"],
     )
-    from tasks.training.job import accumulation_steps
 
+
+def _pretrain_address(recipe: Recipe, root: str, tok_result: dict[str, Any], encode_result: dict[str, Any],
+                      **_: Any) -> StageOutput:
+    from tasks.training.address import plan
+
+    return plan(_pretrain_job(recipe, tok_result, encode_result), root, encode_result["key"])
+
+
+@task(name="pretrain", cache_policy=StageCache(address=_pretrain_address))
+def pretrain(recipe: Recipe, root: str, parent_id: str, tok_result: dict[str, Any], encode_result: dict[str, Any]) -> dict[str, Any]:
+    """Train the GPT with Ray Train + Lightning; resumes from the last checkpoint if interrupted."""
+    from infra.ray_cluster import ray_session
+    from tasks.training import launch
+    from tasks.training.job import accumulation_steps
+    from tasks.tracking.setup import tracking_uri
+
+    parent = open_run(parent_id)
+    job = _pretrain_job(recipe, tok_result, encode_result)
     accumulation_steps(job, recipe.compute.num_workers)  # a global batch that does not divide fails now
-    out = launch.plan(job, root, encode_result["key"])
+    out = _pretrain_address(recipe, root, tok_result, encode_result)
     cached = out.is_complete()
     with parent.child("pretrain", tags={"werk.key": out.key, "werk.cached": cached, "werk.uri": out.uri}) as run:
         if cached:
@@ -160,7 +192,13 @@ def _curves(run_id: str) -> dict[str, list[tuple[int, float]]]:
             for name in ("train/loss", "val/loss")}
 
 
-@task(name="evaluate", **IO_RETRIES)
+def _evaluate_address(recipe: Recipe, root: str, pretrain_result: dict[str, Any], **_: Any) -> StageOutput:
+    from tasks.evaluate.address import plan
+
+    return plan(recipe.eval, root, pretrain_result["key"])
+
+
+@task(name="evaluate", cache_policy=StageCache(address=_evaluate_address), **IO_RETRIES)
 def evaluate(recipe: Recipe, root: str, parent_id: str, ingest_result: dict, tok_result: dict, encode_result: dict,
              pretrain_result: dict) -> dict[str, Any]:
     """Held-out loss, perplexity and bits per byte (overall, per source and language) against a
@@ -168,7 +206,7 @@ def evaluate(recipe: Recipe, root: str, parent_id: str, ingest_result: dict, tok
     from tasks.evaluate import stage
     from tasks.evaluate.report import flat_metrics
 
-    out = stage.plan(recipe.eval, root, pretrain_result["key"])
+    out = _evaluate_address(recipe, root, pretrain_result)
     cached = out.is_complete()
     if cached:
         report = out.completion()["summary"]
@@ -197,7 +235,7 @@ def _gate_result(decision) -> dict[str, Any]:
             "champion_version": decision.champion_version, "reason": decision.reason}
 
 
-@task(name="register", **IO_RETRIES)
+@task(name="register", cache_policy=NO_CACHE, **IO_RETRIES)
 def register(recipe: Recipe, parent_id: str, tok_result: dict, pretrain_result: dict, eval_result: dict) -> dict[str, Any]:
     """Log the model with its tokenizer as werk-<recipe>@candidate; the gate moves @champion if it wins.
 
@@ -242,10 +280,3 @@ def register(recipe: Recipe, parent_id: str, tok_result: dict, pretrain_result: 
         return {"stage": "register", "run_id": run.run_id, **reg, "cached": bool(prior), "promoted": decision.promote,
                 "gate": _gate_result(decision)}
 
-
-def _read_text(uri: str) -> str:
-    from infra import storage
-
-    fs, path = storage.filesystem(uri)
-    with fs.open(path, "r") as fh:
-        return fh.read()

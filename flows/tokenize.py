@@ -10,6 +10,7 @@ from typing import Any
 from prefect import flow
 
 from flows import stages
+from flows.caching import run_stage
 from flows.context import flow_run
 
 
@@ -25,9 +26,9 @@ def tokenize_flow(recipe: str = "demo", overrides: list[str] | None = None) -> d
     with flow_run(recipe, overrides, "tokenize", "tokenize") as run:
         cfg, root, parent = run.cfg, run.root, run.parent
         parent.log_params({"tokenizer": cfg.tokenizer.model_dump(mode="json"), "encode": cfg.encode.model_dump(mode="json")})
-        ing = stages.ingest(cfg, root, parent.run_id)
-        tok = stages.train_tokenizer(cfg, root, parent.run_id, ing)
-        enc = stages.encode(cfg, root, parent.run_id, ing, tok)
+        ing = run_stage(stages.ingest, root, cfg, root, parent.run_id)
+        tok = run_stage(stages.train_tokenizer, root, cfg, root, parent.run_id, ing)
+        enc = run_stage(stages.encode, root, cfg, root, parent.run_id, ing, tok)
         return {
             "tokenizer": tok["tokenizer"], "vocab_size": tok["summary"]["vocab_size"],
             "fertility": tok["summary"].get("fertility", {}),

@@ -93,9 +93,13 @@ def write_json(uri: str, obj: Any) -> None:
 
 
 def read_json(uri: str) -> Any:
+    return json.loads(read_text(uri))
+
+
+def read_text(uri: str) -> str:
     fs, path = filesystem(uri)
     with fs.open(path, "r") as fh:
-        return json.load(fh)
+        return fh.read()
 
 
 def upload_file(local: str | Path, uri: str) -> None:

@@ -153,17 +153,69 @@ def test_registered_model_loads_and_generates(first_run):
     assert len(out[0]) > len("The")
 
 
+def _task_states(flow_run_id: str) -> dict[str, str]:
+    """Prefect's final state name of each task of a flow run, by task name."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+
+    return {tr.name.rsplit("-", 1)[0]: tr.state.name for tr in asyncio.run(read())}
+
+
+def _child_runs(parent_run_id: str) -> list:
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    parent = client.get_run(parent_run_id)
+    return client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}'")
+
+
 def test_second_run_reuses_every_stage_output(first_run, prefect_api):
     from flows.pipeline import pipeline
 
     again = pipeline(recipe="debug")
     assert all(st["cached"] for st in again["stages"].values())
+    # Prefect's own cache answered: every stage task ended `Cached` without running its body, so
+    # no stage opened an MLflow run; only the register step (never cached) did.
+    states = _task_states(again["prefect_flow_run_id"])
+    assert {states[t] for t in ("ingest", "train-tokenizer", "encode", "pretrain", "evaluate")} == {"Cached"}, states
+    assert states["register"] == "Completed"
+    assert [r.data.tags["mlflow.runName"] for r in _child_runs(again["mlflow"]["parent_run_id"])] == ["register"]
+    # The cached results point at the runs that made the outputs.
+    assert again["mlflow"]["stage_run_ids"]["pretrain"] == first_run["mlflow"]["stage_run_ids"]["pretrain"]
+    # Each record is JSON (never pickle) inside the output it describes.
+    for stage, st in again["stages"].items():
+        records = list(Path(st["uri"], "_prefect").glob("*.json"))
+        assert len(records) == 1, stage
+        assert json.loads(records[0].read_text())["metadata"]["serializer"]["type"] == "json"
     assert {k: v["key"] for k, v in again["stages"].items()} == {k: v["key"] for k, v in first_run["stages"].items()}
     assert again["metrics"]["eval_bits_per_byte"] == first_run["metrics"]["eval_bits_per_byte"]
     assert again["mlflow"]["parent_run_id"] != first_run["mlflow"]["parent_run_id"]
     # The same model is not registered twice: it stays the one version, with its gate decision.
     assert again["registered_before"] and again["model_version"] == first_run["model_version"]
     assert again["promoted"] and again["gate"] == first_run["gate"]
+
+
+def test_a_deleted_stage_output_takes_its_cache_record_with_it(first_run, prefect_api):
+    """Prefect never replays a result whose files are gone: the record lives in the output folder."""
+    import shutil
+
+    from flows.pipeline import pipeline
+
+    evaluated = Path(first_run["stages"]["evaluate"]["uri"])
+    shutil.rmtree(evaluated)
+    again = pipeline(recipe="debug")
+    states = _task_states(again["prefect_flow_run_id"])
+    assert states["evaluate"] == "Completed" and not again["stages"]["evaluate"]["cached"]
+    assert {states[t] for t in ("ingest", "train-tokenizer", "encode", "pretrain")} == {"Cached"}, states
+    assert Path(evaluated, "_SUCCESS.json").is_file() and list(Path(evaluated, "_prefect").glob("*.json"))
+    assert again["stages"]["evaluate"]["key"] == first_run["stages"]["evaluate"]["key"]
+    assert again["metrics"]["eval_bits_per_byte"] == first_run["metrics"]["eval_bits_per_byte"]
 
 
 def test_cli_json_run_and_generate(first_run, home):
@@ -243,6 +295,9 @@ def test_changing_a_tokenizer_setting_reruns_tokenization_and_after_but_not_inge
     changed = pipeline(recipe="debug", overrides=["tokenizer.vocab_size=768"])
     cached = {name: st["cached"] for name, st in changed["stages"].items()}
     assert cached == {"ingest": True, "tokenizer": False, "encode": False, "pretrain": False, "evaluate": False}
+    states = _task_states(changed["prefect_flow_run_id"])
+    assert states["ingest"] == "Cached"
+    assert {states[t] for t in ("train-tokenizer", "encode", "pretrain", "evaluate")} == {"Completed"}, states
     assert changed["stages"]["ingest"]["key"] == first_run["stages"]["ingest"]["key"]
     for stage in ("tokenizer", "encode", "pretrain", "evaluate"):
         assert changed["stages"][stage]["key"] != first_run["stages"][stage]["key"], stage

@@ -21,12 +21,11 @@ import pyarrow.parquet as pq
 
 from infra import storage
 from tasks.artifacts import StageOutput
+from tasks.encode.address import STAGE, VERSION, plan  # noqa: F401 (the stage's address)
 from tasks.encode.config import EncodeConfig
 from tasks.encode.shard_format import token_dtype, write_shard
 from tasks.tokenizer.train import EOT, load_tokenizer
 
-STAGE = "encode"
-VERSION = 2
 SPLITS = ("train", "val")
 INDEX_SCHEMA = pa.schema([("doc_id", pa.string()), ("split", pa.string()), ("shard", pa.string()),
                           ("offset", pa.int64()), ("length", pa.int64())])
@@ -41,11 +40,6 @@ class _HashingWriter:
     def write(self, data: bytes) -> int:
         self.sha.update(data)
         return self.fh.write(data)
-
-
-def plan(cfg: EncodeConfig, root: str, ingest_key: str, tokenizer_key: str) -> StageOutput:
-    identity = cfg.model_dump(mode="json", exclude={"batch_docs"})  # batching does not change output
-    return StageOutput.at(root, STAGE, VERSION, identity, {"ingest": ingest_key, "tokenizer": tokenizer_key})
 
 
 @lru_cache(maxsize=2)

@@ -15,6 +15,7 @@ from tasks.artifacts import StageOutput
 from tasks.config_base import StageConfig
 from tasks.encode.shard_format import open_shard
 from tasks.evaluate import downstream, metrics, plots
+from tasks.evaluate.address import STAGE, VERSION, plan  # noqa: F401 (the stage's address)
 from tasks.evaluate.config import EvalConfig
 from tasks.evaluate.groups import held_out_groups
 from tasks.evaluate.report import markdown
@@ -23,8 +24,6 @@ from tasks.tokenizer.byte_lengths import token_byte_lengths
 from tasks.tokenizer.train import EOT, load_tokenizer
 from tasks.training.launch import load_model
 
-STAGE = "evaluate"
-VERSION = 3
 PLOTS = ("loss_curves.png", "bits_per_byte.png")
 
 
@@ -39,10 +38,6 @@ class EvalInputs(StageConfig):
     ingest_manifest: str
     checkpoints: list[dict[str, Any]] = []  # kept training checkpoints: {"uri", "step", "kind"}
     final_step: int | None = None  # the step of the exported weights: that checkpoint is not scored twice
-
-
-def plan(cfg: EvalConfig, root: str, pretrain_key: str) -> StageOutput:
-    return StageOutput.at(root, STAGE, VERSION, cfg, {"pretrain": pretrain_key})
 
 
 def _concat(shards: list[str]) -> np.ndarray:

@@ -23,16 +23,13 @@ import pyarrow.parquet as pq
 
 from infra import storage
 from tasks.artifacts import StageOutput
+from tasks.ingest.address import STAGE, VERSION, plan, source_fingerprint  # noqa: F401 (the stage's address)
 from tasks.ingest.config import IngestConfig
 from tasks.ingest.dedup import NearDuplicates
 from tasks.ingest.pii.redact import KINDS
 from tasks.ingest.process import CANDIDATE_SCHEMA, ScanResult, scan_unit, write_unit
-from tasks.ingest.readers import scan_source
 from tasks.ingest.split import is_validation
 from tasks.ingest.units import plan_units
-
-STAGE = "ingest"
-VERSION = 2
 
 Mapper = Callable[[Callable, list[tuple]], list[Any]]
 
@@ -40,24 +37,6 @@ Mapper = Callable[[Callable, list[tuple]], list[Any]]
 def local_map(fn: Callable, args: list[tuple]) -> list[Any]:
     """Run `fn(*a)` for each `a` in this process, in order (tests, tiny inputs)."""
     return [fn(*a) for a in args]
-
-
-def source_fingerprint(cfg: IngestConfig) -> dict[str, Any]:
-    """What the input files are now (names, sizes, versions): part of the output's address.
-
-    Files of unsupported types are listed under `<source>:ignored` so the stats can name them.
-    """
-    found: dict[str, Any] = {}
-    for src in cfg.sources:
-        found[src.name], found[f"{src.name}:ignored"] = scan_source(src)
-    return found
-
-
-def plan(cfg: IngestConfig, root: str) -> tuple[StageOutput, dict[str, Any]]:
-    files = source_fingerprint(cfg)
-    # Worker count is not part of the address: it does not change the output.
-    identity = cfg.model_dump(mode="json", exclude={"num_workers"})
-    return StageOutput.at(root, STAGE, VERSION, identity, {"files": files}), files
 
 
 def ingest_outputs(out: StageOutput) -> dict[str, str]:

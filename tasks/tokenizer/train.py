@@ -19,12 +19,11 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from infra import storage
 from tasks.artifacts import StageOutput
 from tasks.ingest.stage import read_texts
+from tasks.tokenizer.address import STAGE, VERSION, plan  # noqa: F401 (the stage's address)
 from tasks.tokenizer.config import TokenizerConfig
 from tasks.tokenizer.fertility import fertility
 from tasks.tokenizer.fertility import markdown as fertility_markdown
 
-STAGE = "tokenizer"
-VERSION = 1
 EOT = "<|endoftext|>"
 PAD = "<|pad|>"
 
@@ -56,20 +55,6 @@ def _batched(texts: Iterable[str], size: int = 1000) -> Iterator[list[str]]:
         yield batch
 
 
-def _read(uri: str) -> str:
-    fs, path = storage.filesystem(uri)
-    with fs.open(path, "r") as fh:
-        return fh.read()
-
-
-def plan(cfg: TokenizerConfig, root: str, ingest_key: str) -> StageOutput:
-    inputs: dict[str, str] = {"ingest": ingest_key}
-    if cfg.uri:
-        # A given tokenizer is versioned by its content, not by where it lives.
-        inputs = {"tokenizer_sha256": hashlib.sha256(_read(cfg.uri).encode()).hexdigest()}
-    return StageOutput.at(root, STAGE, VERSION, cfg.model_dump(mode="json", exclude={"uri"}), inputs)
-
-
 def sampled(texts: Iterable[str], total_bytes: int, sample_bytes: int | None) -> Iterator[str]:
     """Every k-th document, k chosen so that about `sample_bytes` are kept."""
     step = max(1, math.ceil(total_bytes / sample_bytes)) if sample_bytes else 1
@@ -98,7 +83,7 @@ def run_tokenizer(
     val_shards: list[str] | None = None, manifest_uri: str | None = None,
 ) -> dict:
     if cfg.uri:
-        tok = Tokenizer.from_str(_read(cfg.uri))
+        tok = Tokenizer.from_str(storage.read_text(cfg.uri))
         if tok.token_to_id(EOT) is None:
             raise ValueError(f"tokenizer {cfg.uri} has no {EOT} token, which Werk uses between documents")
     else:

@@ -16,18 +16,9 @@ import torch
 
 from infra import storage
 from tasks.artifacts import StageOutput
+from tasks.training.address import STAGE, VERSION, plan  # noqa: F401 (the stage's address)
 from tasks.training.errors import TrainingStopped
 from tasks.training.job import CHECKPOINT_FILE, PretrainJob
-
-STAGE = "pretrain"
-VERSION = 2
-
-
-def plan(job: PretrainJob, root: str, encode_key: str) -> StageOutput:
-    # Tracking ids, shard URIs and checksums are not part of the address: the encode key names the data.
-    identity = job.model_dump(mode="json", include={"model", "train", "compute", "vocab_size"})
-    return StageOutput.at(root, STAGE, VERSION, identity, {"encode": encode_key})
-
 
 def _ray_storage(root: str) -> tuple[str, Any]:
     """Ray Train's storage path and filesystem for a Werk storage root."""

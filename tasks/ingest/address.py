@@ -1,0 +1,32 @@
+"""The ingest stage's content address: what its output depends on (code version, config, and the
+input files as they are now). Light on imports, so a cached rerun can check it without loading the
+stage's code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tasks.artifacts import StageOutput
+from tasks.ingest.config import IngestConfig
+from tasks.ingest.readers import scan_source
+
+STAGE = "ingest"
+VERSION = 2
+
+
+def source_fingerprint(cfg: IngestConfig) -> dict[str, Any]:
+    """What the input files are now (names, sizes, versions): part of the output's address.
+
+    Files of unsupported types are listed under `<source>:ignored` so the stats can name them.
+    """
+    found: dict[str, Any] = {}
+    for src in cfg.sources:
+        found[src.name], found[f"{src.name}:ignored"] = scan_source(src)
+    return found
+
+
+def plan(cfg: IngestConfig, root: str) -> tuple[StageOutput, dict[str, Any]]:
+    files = source_fingerprint(cfg)
+    # Worker count is not part of the address: it does not change the output.
+    identity = cfg.model_dump(mode="json", exclude={"num_workers"})
+    return StageOutput.at(root, STAGE, VERSION, identity, {"files": files}), files
