@@ -1,8 +1,10 @@
-"""What the Prefect UI shows for a pipeline run: a progress bar over the stages, and a summary
-with the stage table, the key metrics and links to the MLflow runs."""
+"""What the Prefect UI shows for a pipeline run: a progress bar over the stages, one inside each
+long stage (ingest, encode, pretrain), and a summary with the stage table, the key metrics and
+links to the MLflow runs."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from uuid import UUID
 
@@ -23,6 +25,34 @@ class StageProgress:
     def advance(self) -> None:
         self.done += 1
         update_progress_artifact(self.id, 100.0 * self.done / self.total)
+
+
+class WorkProgress:
+    """A Prefect progress artifact inside one long stage, fed with fractions of its work.
+
+    A stage's work may come in phases (ingest scans, then writes): each phase is an equal share
+    of the bar. Updates are sent at most once a second: each one is an API call."""
+
+    def __init__(self, stage: str, recipe: str, phases: tuple[str, ...] = ("",), every_s: float = 1.0) -> None:
+        self.phases, self.every_s = phases, every_s
+        self.value, self._sent_at = 0.0, 0.0
+        self.id: UUID = create_progress_artifact(0.0, key=f"{stage}-progress",
+                                                 description=f"{stage} of {recipe}: share of the work done")
+
+    def set(self, fraction: float, force: bool = False) -> None:
+        value = round(100.0 * min(max(fraction, 0.0), 1.0), 1)
+        now = time.monotonic()
+        if value != self.value and (force or value == 100.0 or now - self._sent_at >= self.every_s):
+            update_progress_artifact(self.id, value)
+            self.value, self._sent_at = value, now
+
+    def on_map(self, phase: str, done: int, total: int) -> None:
+        """For `infra.ray_cluster.ray_map`: `done` of `total` tasks of `phase` finished."""
+        index = self.phases.index(phase) if phase in self.phases else 0
+        self.set((index + done / max(total, 1)) / len(self.phases))
+
+    def finish(self) -> None:
+        self.set(1.0, force=True)
 
 
 def _mlflow_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:

@@ -20,6 +20,7 @@ from prefect.tasks import exponential_backoff
 
 from flows.caching import StageCache
 from flows.recipe import Recipe
+from flows.run_report import WorkProgress
 from infra import storage
 from tasks.artifacts import StageOutput
 from tasks.tracking.runs import Run, open_run
@@ -59,8 +60,10 @@ def ingest(recipe: Recipe, root: str, parent_id: str) -> dict[str, Any]:
     if cached:
         stats = out.completion()["stats"]
     else:
+        progress = WorkProgress("ingest", recipe.name, phases=("scan_unit", "write_unit"))
         with ray_session():
-            stats = stage.run_ingest(recipe.ingest, out, files, mapper(recipe.ingest.num_workers))
+            stats = stage.run_ingest(recipe.ingest, out, files, mapper(recipe.ingest.num_workers, progress.on_map))
+        progress.finish()
     done = out.completion()
     result = _record(parent_id, out, cached, {"stats": stats, "outputs": stage.ingest_outputs(out), "shards": done["shards"]},
                      [stage.ingest_outputs(out)["stats"], out.path("manifest.parquet")])
@@ -122,8 +125,11 @@ def encode(recipe: Recipe, root: str, parent_id: str, ingest_result: dict[str, A
     else:
         from infra.ray_cluster import mapper, ray_session
 
+        progress = WorkProgress("encode", recipe.name)
         with ray_session():
-            summary = stage.run_encode(recipe.encode, out, ingest_result["shards"], tok_result["tokenizer"], mapper())
+            summary = stage.run_encode(recipe.encode, out, ingest_result["shards"], tok_result["tokenizer"],
+                                       mapper(on_progress=progress.on_map))
+        progress.finish()
     result = _record(parent_id, out, cached, {"summary": summary}, [])
     open_run(result["run_id"]).log_metrics(
         {f"{split}.{k}": v for split, s in summary["splits"].items() for k, v in s.items() if k not in ("shards", "sha256")})
@@ -168,8 +174,10 @@ def pretrain(recipe: Recipe, root: str, parent_id: str, tok_result: dict[str, An
             summary = out.completion()["summary"]
         else:
             job = job.model_copy(update={"mlflow_tracking_uri": tracking_uri(), "mlflow_run_id": run.run_id})
+            progress = WorkProgress("pretrain", recipe.name)
             with ray_session(min_cpus=recipe.compute.num_workers * recipe.compute.cpus_per_worker):
-                summary = launch.run_pretrain(job, out, root)
+                summary = launch.run_pretrain(job, out, root, on_step=lambda step: progress.set(step / job.train.max_steps))
+            progress.finish()
         run.log_dict(out.completion(), "manifest/_SUCCESS.json")
         run.log_metrics({"parameters": summary["parameters"], "global_step": summary["global_step"]})
         return {"stage": "pretrain", "key": out.key, "uri": out.uri, "cached": cached, "run_id": run.run_id,

@@ -41,11 +41,16 @@ def ray_session(min_cpus: float = 1) -> Iterator[None]:
         ray.shutdown()
 
 
-def ray_map(fn: Callable, args: list[tuple], max_in_flight: int | None = None) -> list:
+OnProgress = Callable[[str, int, int], None]  # (function name, tasks done, tasks in all)
+
+
+def ray_map(fn: Callable, args: list[tuple], max_in_flight: int | None = None,
+            on_progress: OnProgress | None = None) -> list:
     """`[fn(*a) for a in args]` as Ray tasks (one CPU each), results in input order.
 
     At most `max_in_flight` tasks run at once (default: the cluster's CPUs), which bounds memory
-    on the driver and the object store however many tasks there are.
+    on the driver and the object store however many tasks there are. `on_progress` is called on
+    the driver after each task finishes.
     """
     import ray
 
@@ -53,6 +58,7 @@ def ray_map(fn: Callable, args: list[tuple], max_in_flight: int | None = None) -
     limit = max_in_flight or max(1, int(ray.cluster_resources().get("CPU", 1)))
     results: list = [None] * len(args)
     pending: dict = {}
+    finished = 0
     queue = iter(enumerate(args))
     for i, a in queue:
         pending[remote.remote(*a)] = i
@@ -62,11 +68,14 @@ def ray_map(fn: Callable, args: list[tuple], max_in_flight: int | None = None) -
         done, _ = ray.wait(list(pending), num_returns=1)
         for ref in done:
             results[pending.pop(ref)] = ray.get(ref)
+            finished += 1
+            if on_progress is not None:
+                on_progress(fn.__name__, finished, len(args))
             nxt = next(queue, None)
             if nxt is not None:
                 pending[remote.remote(*nxt[1])] = nxt[0]
     return results
 
 
-def mapper(max_in_flight: int | None = None) -> Callable[[Callable, list[tuple]], list]:
-    return lambda fn, args: ray_map(fn, args, max_in_flight)
+def mapper(max_in_flight: int | None = None, on_progress: OnProgress | None = None) -> Callable[[Callable, list[tuple]], list]:
+    return lambda fn, args: ray_map(fn, args, max_in_flight, on_progress)

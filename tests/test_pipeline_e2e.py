@@ -277,7 +277,8 @@ def test_prefect_shows_the_run_summary_and_full_progress(first_run):
     async def read():
         async with get_client() as client:
             found = {}
-            for key in ("werk-run-summary", "werk-pipeline-progress", "eval-report"):
+            for key in ("werk-run-summary", "werk-pipeline-progress", "eval-report", "ingest-progress",
+                        "encode-progress", "pretrain-progress"):
                 found[key] = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
             return found
 
@@ -286,6 +287,10 @@ def test_prefect_shows_the_run_summary_and_full_progress(first_run):
     assert "| pretrain | no |" in summary.data and first_run["mlflow"]["parent_run_id"] in summary.data
     progress = [a for a in artifacts["werk-pipeline-progress"] if str(a.flow_run_id) == first_run["prefect_flow_run_id"]]
     assert progress and float(progress[0].data) == 100.0
+    # Long stages have their own progress bar, full once the stage is done.
+    for stage in ("ingest", "encode", "pretrain"):
+        inside = [a for a in artifacts[f"{stage}-progress"] if str(a.flow_run_id) == first_run["prefect_flow_run_id"]]
+        assert len(inside) == 1 and float(inside[0].data) == 100.0, stage
     assert artifacts["eval-report"]
 
 

@@ -1,4 +1,5 @@
-"""The local Ray that Werk starts listens on loopback only, and its task map keeps input order."""
+"""The local Ray that Werk starts listens on loopback only, and its task map keeps input order and
+reports progress."""
 
 from __future__ import annotations
 
@@ -24,7 +25,11 @@ def test_local_ray_binds_loopback_and_maps_in_order():
         # A function importable on the workers (Werk's own) with a distinct result per input, so
         # any reordering of results would show.
         texts = [f"  doc {i}  " for i in range(16)]
-        assert ray_map(normalize, [(t,) for t in texts], max_in_flight=2) == [f"doc {i}" for i in range(16)]
+        heard: list[tuple[str, int, int]] = []
+        assert ray_map(normalize, [(t,) for t in texts], max_in_flight=2,
+                       on_progress=lambda *a: heard.append(a)) == [f"doc {i}" for i in range(16)]
+        # Progress: one report per finished task, counting up to the total.
+        assert heard == [("normalize", i, 16) for i in range(1, 17)]
         ours = {p.pid for p in psutil.Process().children(recursive=True)}
         listening = [c for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.pid in ours]
         assert listening, "expected Ray's servers among this process's children"

@@ -24,7 +24,8 @@ class PretrainJob(StageConfig):
     best_checkpoint_uri: str | None = None
     tokenizer_uri: str | None = None
     stop_actor: str | None = None
-    stop_namespace: str | None = None
+    stop_namespace: str | None = None  # of the stop and progress actors
+    progress_actor: str | None = None
 
 
 def accumulation_steps(job: PretrainJob, world_size: int) -> int:

@@ -8,9 +8,10 @@ torch weights (`model.pt`, loaded with `weights_only=True`) plus `model_config.j
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -52,22 +53,25 @@ def _resources(job: PretrainJob) -> dict[str, float]:
     return resources
 
 
-def run_pretrain(job: PretrainJob, out: StageOutput, root: str) -> dict[str, Any]:
+def run_pretrain(job: PretrainJob, out: StageOutput, root: str, on_step: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Train until `train.max_steps`, resuming the run's latest checkpoint if there is one.
 
     Raises `TrainingStopped` when SIGTERM/SIGUSR1 ended training early: the checkpoint is
-    written and the same call later resumes from it.
+    written and the same call later resumes from it. `on_step(step)` hears rank 0's optimizer
+    step every few seconds (from a driver thread).
     """
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
+    from tasks.training.progress import watch_steps
     from tasks.training.stop import stop_on_signals
     from tasks.training.train_loop import train_loop
 
     storage_path, filesystem = _ray_storage(root)
     name = run_name(out)
-    with stop_on_signals(f"werk-stop-{out.key}") as stop:
-        job = job.model_copy(update={"best_checkpoint_uri": best_checkpoint_uri(root, out),
+    with stop_on_signals(f"werk-stop-{out.key}") as stop, contextlib.ExitStack() as watching:
+        progress = watching.enter_context(watch_steps(f"werk-progress-{out.key}", on_step)) if on_step else None
+        job = job.model_copy(update={"best_checkpoint_uri": best_checkpoint_uri(root, out), "progress_actor": progress,
                                      "stop_actor": stop.actor_name, "stop_namespace": stop.namespace})
         trainer = TorchTrainer(
             train_loop_per_worker=train_loop,

@@ -26,6 +26,7 @@ from tasks.training.job import PretrainJob, accumulation_steps
 from tasks.training.metrics import StepMetrics
 from tasks.training.module import GPTModule
 from tasks.training.rng import RngState
+from tasks.training.progress import ReportSteps
 from tasks.training.stop import StopOnRequest
 
 
@@ -110,6 +111,8 @@ def train_loop(config: dict) -> None:
     ]
     if job.stop_actor:
         callbacks.append(StopOnRequest(job.stop_actor, job.stop_namespace, reporter.save))
+    if job.progress_actor:
+        callbacks.append(ReportSteps(job.progress_actor, job.stop_namespace))
     trainer = L.Trainer(
         max_steps=job.train.max_steps,
         max_epochs=-1,
