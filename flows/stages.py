@@ -167,7 +167,7 @@ def pretrain(recipe: Recipe, root: str, parent_id: str, tok_result: dict[str, An
     parent = open_run(parent_id)
     job = _pretrain_job(recipe, tok_result, encode_result)
     accumulation_steps(job, recipe.compute.num_workers)  # a global batch that does not divide fails now
-    out = _pretrain_address(recipe, root, tok_result, encode_result)
+    out = launch.plan(job, root, encode_result["key"])
     cached = out.is_complete()
     with parent.child("pretrain", tags={"werk.key": out.key, "werk.cached": cached, "werk.uri": out.uri}) as run:
         if cached:

@@ -34,6 +34,11 @@ def venv_bin(name: str) -> str:
     return str(candidate) if candidate.exists() else name
 
 
+# Secrets one service needs and no other: kept out of every service's environment but the one
+# that asks for them (the Prefect server's database password, not its workers' or Ray's).
+SERVICE_SECRETS = ("PREFECT_API_DATABASE_PASSWORD", "PREFECT_SERVER_DATABASE_PASSWORD")
+
+
 @dataclass
 class Service:
     name: str
@@ -43,6 +48,7 @@ class Service:
     env: dict[str, str] = field(default_factory=dict)
     any_http_status_is_healthy: bool = False
     stop_timeout: float = 20.0
+    secrets: tuple[str, ...] = ()  # names in SERVICE_SECRETS this service inherits
     proc: subprocess.Popen | None = None
 
     @property
@@ -54,7 +60,8 @@ class Service:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **self.env}, start_new_session=True,
+            env={**{k: v for k, v in os.environ.items() if k not in SERVICE_SECRETS or k in self.secrets}, **self.env},
+            start_new_session=True,
         )
         log.close()
         self.wait_healthy(timeout)
@@ -128,6 +135,7 @@ def prefect_server(port: int, prefect_home: Path, log_dir: Path) -> Service:
             "PREFECT_UI_API_URL": api,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         },
+        secrets=SERVICE_SECRETS,  # a PostgreSQL URL may name its password as ${PREFECT_API_DATABASE_PASSWORD}
     )
 
 

@@ -146,3 +146,50 @@ def test_stack_runs_a_deployed_pipeline_securely_and_stops_cleanly(tmp_path):
     assert not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     status = _werk("stack", "status", "--json", env=env, timeout=60)
     assert status.returncode == 0 and json.loads(status.stdout) == {}
+
+
+def test_stack_keeps_prefect_state_in_postgresql(tmp_path):
+    """`werk stack up --prefect-db URL`: Prefect's server runs on PostgreSQL; the password comes
+    from the environment through Prefect's own `${PREFECT_API_DATABASE_PASSWORD}` placeholder and
+    appears in no log, state file or command line."""
+    import asyncio
+    import secrets
+
+    import asyncpg
+    import psutil
+
+    from tests.helpers.postgres import USER, postgres
+
+    password = secrets.token_hex(16)
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREFECT_API", "AWS_", "RAY_ADDRESS"))}
+    env.update({"WERK_HOME": str(home), "PREFECT_API_DATABASE_PASSWORD": password})
+    with postgres(password) as port:
+        url = f"postgresql+asyncpg://{USER}:${{PREFECT_API_DATABASE_PASSWORD}}@127.0.0.1:{port}/postgres"
+        up = _werk("stack", "up", "--prefect-db", url, "--json", env=env, timeout=600)
+        try:
+            assert up.returncode == 0, up.stderr[-4000:]
+            state = json.loads(up.stdout)
+            pids = set().union(*(_tree(s["pid"]) for s in state["services"].values()))
+
+            async def pools() -> set[str]:
+                conn = await asyncpg.connect(host="127.0.0.1", port=port, user=USER, password=password, database="postgres")
+                try:
+                    return {r["name"] for r in await conn.fetch("select name from work_pool")}
+                finally:
+                    await conn.close()
+
+            # The work pools `up` created through the Prefect API are rows in PostgreSQL.
+            assert {"werk-cpu", "werk-gpu"} <= asyncio.run(pools())
+            assert not (home / "stack" / "prefect" / "prefect.db").exists()
+            texts = [p.read_text(errors="replace") for p in (home / "stack" / "logs").glob("*.log")]
+            texts.append((home / "stack" / "state.json").read_text())
+            texts += [" ".join(psutil.Process(p).cmdline()) for p in pids if psutil.pid_exists(p)]
+            assert not [t[:200] for t in texts if password in t]
+            # Only the Prefect server has the password in its environment; the worker, Ray, MLflow and S3 do not.
+            holders = {name for name, s in state["services"].items()
+                       if psutil.Process(s["pid"]).environ().get("PREFECT_API_DATABASE_PASSWORD") == password}
+            assert holders == {"prefect"}, holders
+        finally:
+            down = _werk("stack", "down", env=env, timeout=300)
+        assert down.returncode == 0, down.stderr[-3000:]
