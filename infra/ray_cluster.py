@@ -17,8 +17,10 @@ from infra.services import free_port
 @contextmanager
 def ray_session(min_cpus: float = 1) -> Iterator[None]:
     # Read by Ray when it starts a local instance: keep every Ray server on loopback (otherwise
-    # Ray binds all interfaces and advertises the machine's address).
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    # Ray binds all interfaces and advertises the machine's address). Not when joining a cluster:
+    # with it, a multi-node Ray refuses workers and the driver would not find its node's raylet.
+    if not os.environ.get("RAY_ADDRESS"):
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
 
     if ray.is_initialized():

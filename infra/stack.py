@@ -140,8 +140,9 @@ def up(cfg: StackConfig) -> dict[str, Any]:
         ray.env.update({**ray_auth, **s3_env})
         started.append(("ray", ray.start(timeout=120), ray_address))
 
+        # The stack's Ray head is a loopback-only single node: its clients must run Ray in the same mode.
         env = {**s3_env, "PREFECT_API_URL": api, "MLFLOW_TRACKING_URI": f"http://{LOOPBACK}:{mlflow_port}",
-               "RAY_ADDRESS": ray_address, **ray_auth, "WERK_STORAGE_ROOT": f"s3://{cfg.bucket}/store",
+               "RAY_ADDRESS": ray_address, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", **ray_auth, "WERK_STORAGE_ROOT": f"s3://{cfg.bucket}/store",
                "WERK_REPO": str(cfg.repo), "WERK_HOME": str(cfg.home)}
         client = {**os.environ, **env, "PREFECT_HOME": str(cfg.dir / "prefect-client")}
         for pool in (POOL, GPU_POOL):
@@ -151,8 +152,7 @@ def up(cfg: StackConfig) -> dict[str, Any]:
                        env=client, check=True, capture_output=True, timeout=120)
         worker = Service("prefect-worker", [venv_bin("prefect"), "worker", "start", "--pool", POOL],
                          health_url=f"{api}/health", log_path=logs / "prefect-worker.log",
-                         env={**env, "PREFECT_HOME": str(cfg.dir / "prefect-client"),
-                              "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"})
+                         env={**env, "PREFECT_HOME": str(cfg.dir / "prefect-client")})
         started.append(("worker", worker.start(timeout=60), POOL))
         state["env"] = env
     except BaseException:
