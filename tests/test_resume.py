@@ -14,23 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from helpers.checkpoints import checkpoint_steps
+
 pytestmark = pytest.mark.slow
 
 STEPS, EVERY = 60, 10
 OVERRIDES = [f"train.max_steps={STEPS}", f"train.steps_per_checkpoint={EVERY}", "train.log_every_n_steps=5"]
-
-
-def _checkpoint_steps(home: Path) -> list[int]:
-    """Global steps of the checkpoints Ray Train has published (its checkpoint dirs hold the ckpt)."""
-    import torch
-
-    steps = []
-    for ckpt in sorted(home.glob("store/ray/pretrain-*/step-*/checkpoint.ckpt")):
-        try:
-            steps.append(int(torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"]))
-        except Exception:  # still being written
-            continue
-    return steps
 
 
 def test_killed_pretraining_resumes_from_its_last_checkpoint(werk_home):
@@ -42,14 +31,14 @@ def test_killed_pretraining_resumes_from_its_last_checkpoint(werk_home):
     first = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and first.poll() is None:
-        done = _checkpoint_steps(werk_home)
+        done = checkpoint_steps(werk_home)
         if done and max(done) >= 2 * EVERY:
             break
         time.sleep(0.5)
     assert first.poll() is None, (werk_home / "first.log").read_text()[-3000:]
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(30)
-    reached = max(_checkpoint_steps(werk_home))
+    reached = max(checkpoint_steps(werk_home))
     assert EVERY * 2 <= reached < STEPS
     assert not list(werk_home.glob("store/pretrain/*/_SUCCESS.json"))  # nothing published by the killed run
 
@@ -69,7 +58,7 @@ def test_killed_pretraining_resumes_from_its_last_checkpoint(werk_home):
     # The resumed run started from a checkpoint, not from step 0: at most one interval is redone
     # (Ray may not yet have registered the newest checkpoint file when the kill came).
     assert logged and logged[0] >= max(EVERY, reached - EVERY) and logged[-1] == STEPS - 1
-    assert max(_checkpoint_steps(werk_home)) == STEPS
+    assert max(checkpoint_steps(werk_home)) == STEPS
 
 
 def test_sigterm_checkpoints_exits_75_and_the_same_command_resumes(werk_home):
@@ -83,13 +72,13 @@ def test_sigterm_checkpoints_exits_75_and_the_same_command_resumes(werk_home):
     log = open(werk_home / "first.log", "w")
     first = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 600
-    while not _checkpoint_steps(werk_home):
+    while not checkpoint_steps(werk_home):
         assert first.poll() is None and time.monotonic() < deadline, (werk_home / "first.log").read_text()[-3000:]
         time.sleep(0.2)
     first.send_signal(signal.SIGUSR1)
     assert first.wait(300) == 75, (werk_home / "first.log").read_text()[-3000:]
     assert "stopped by SIGUSR1" in (werk_home / "first.log").read_text()
-    stopped = max(_checkpoint_steps(werk_home))
+    stopped = max(checkpoint_steps(werk_home))
     assert 50 <= stopped < 400
 
     second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=900)

@@ -18,6 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from helpers.checkpoints import checkpoint_steps
 from infra.services import free_port
 
 pytestmark = pytest.mark.slow
@@ -50,18 +51,6 @@ esac
 """,
     "hostname": "#!/bin/bash\necho 127.0.0.1\n",
 }
-
-
-def _checkpoint_steps(home: Path) -> list[int]:
-    import torch
-
-    steps = []
-    for ckpt in sorted(home.glob("store/ray/pretrain-*/step-*/checkpoint.ckpt")):
-        try:
-            steps.append(int(torch.load(ckpt, map_location="cpu", weights_only=True)["global_step"]))
-        except Exception:  # still being written
-            continue
-    return steps
 
 
 def _ray_processes(ray_tmp: str) -> list[psutil.Process]:
@@ -107,7 +96,7 @@ def test_sbatch_script_runs_forwards_preemption_requeues_and_resumes(tmp_path):
     job = subprocess.Popen(args, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 600
-        while not _checkpoint_steps(home):
+        while not checkpoint_steps(home):
             assert job.poll() is None and time.monotonic() < deadline, (tmp_path / "job1.log").read_text()[-4000:]
             time.sleep(0.2)
         # The pipeline's driver attached to the script's Ray head, with the job's token.
@@ -124,7 +113,7 @@ def test_sbatch_script_runs_forwards_preemption_requeues_and_resumes(tmp_path):
     text = (tmp_path / "job1.log").read_text()
     assert "stopped by SIGUSR1" in text and "requeueing job 4242" in text
     assert requeued.read_text().split() == ["4242"]
-    stopped = max(_checkpoint_steps(home))
+    stopped = max(checkpoint_steps(home))
     assert 50 <= stopped < 400
     # The script ended its Ray step: none of this job's Ray processes is left.
     deadline = time.monotonic() + 60
@@ -138,7 +127,7 @@ def test_sbatch_script_runs_forwards_preemption_requeues_and_resumes(tmp_path):
     # Ray's start-up messages share the job's stdout: the summary is its one JSON line.
     summary = next(json.loads(line) for line in reversed(again.stdout.splitlines()) if line.startswith("{"))
     assert summary["stages"]["ingest"]["cached"] and not summary["stages"]["pretrain"]["cached"]
-    assert max(_checkpoint_steps(home)) == 400
+    assert max(checkpoint_steps(home)) == 400
     assert requeued.read_text().split() == ["4242"]  # a finished job is not requeued
     deadline = time.monotonic() + 60
     while _ray_processes(ray_tmp) and time.monotonic() < deadline:

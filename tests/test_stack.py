@@ -158,7 +158,7 @@ def test_stack_keeps_prefect_state_in_postgresql(tmp_path):
     import asyncpg
     import psutil
 
-    from tests.helpers.postgres import USER, postgres
+    from helpers.postgres import USER, postgres
 
     password = secrets.token_hex(16)
     home = tmp_path / "home"
