@@ -63,7 +63,8 @@ def watch_steps(actor_name: str, on_step: OnStep, every_s: float = 2.0) -> Itera
     finally:
         done.set()
         thread.join(every_s + 35)
-        context.run(poll)
+        if not thread.is_alive():  # a context runs in one thread at a time
+            context.run(poll)
         ray.kill(board)
 
 
