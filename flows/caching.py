@@ -71,11 +71,11 @@ def stage_task_options(root: str) -> dict[str, Any]:
     return {"result_storage": result_storage(root), "persist_result": True, "result_serializer": "json"}
 
 
-def run_stage(stage_task: Any, root: str, *args: Any) -> dict[str, Any]:
-    """Call a stage task with its result persisted on `root`.
+def run_stage(stage_task: Any, options: dict[str, Any], *args: Any) -> dict[str, Any]:
+    """Call a stage task with `options` (from `stage_task_options`, made once per flow run).
 
     The result is marked `cached` when Prefect took it from its cache (the task did not run) or
     when the task found its output already complete. A failed task raises its error here."""
-    state = stage_task.with_options(**stage_task_options(root))(*args, return_state=True)
+    state = stage_task.with_options(**options)(*args, return_state=True)
     result = state.result()
     return {**result, "cached": bool(result["cached"]) or state.name == "Cached"}

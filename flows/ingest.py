@@ -8,7 +8,7 @@ from typing import Any
 from prefect import flow
 
 from flows import stages
-from flows.caching import run_stage
+from flows.caching import run_stage, stage_task_options
 from flows.context import flow_run
 
 
@@ -34,7 +34,7 @@ def ingest_flow(recipe: str = "demo", overrides: list[str] | None = None) -> dic
     with flow_run(recipe, overrides, "ingest", "ingest") as run:
         cfg, root, parent = run.cfg, run.root, run.parent
         parent.log_params({"ingest": cfg.ingest.model_dump(mode="json")})
-        result = run_stage(stages.ingest, root, cfg, root, parent.run_id)
+        result = run_stage(stages.ingest, stage_task_options(root), cfg, root, parent.run_id)
         stats = result["stats"]
         return {
             "docs_in": stats["docs_in"], "kept": stats["kept"], "rejected": stats["rejected"],

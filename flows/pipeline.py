@@ -12,7 +12,7 @@ from typing import Any
 from prefect import flow
 
 from flows import stages
-from flows.caching import run_stage
+from flows.caching import run_stage, stage_task_options
 from flows.context import FlowRun, flow_run
 from flows.params import STAGES, RunSettings, Stage
 from flows.run_report import StageProgress, publish_summary
@@ -36,18 +36,19 @@ def pipeline(recipe: str = "demo", overrides: list[str] | None = None, settings:
         parent.log_params(cfg.model_dump(mode="json"))
         last = STAGES.index(until)
         progress = StageProgress(cfg.name, until)
+        cache = stage_task_options(root)
 
         def step(result):
             progress.advance()
             return result
 
-        ing = step(run_stage(stages.ingest, root, cfg, root, parent.run_id))
-        tok = step(run_stage(stages.train_tokenizer, root, cfg, root, parent.run_id, ing)) if last >= 1 else None
-        enc = step(run_stage(stages.encode, root, cfg, root, parent.run_id, ing, tok)) if last >= 2 else None
-        pre = step(run_stage(stages.pretrain, root, cfg, root, parent.run_id, tok, enc)) if last >= 3 else None
+        ing = step(run_stage(stages.ingest, cache, cfg, root, parent.run_id))
+        tok = step(run_stage(stages.train_tokenizer, cache, cfg, root, parent.run_id, ing)) if last >= 1 else None
+        enc = step(run_stage(stages.encode, cache, cfg, root, parent.run_id, ing, tok)) if last >= 2 else None
+        pre = step(run_stage(stages.pretrain, cache, cfg, root, parent.run_id, tok, enc)) if last >= 3 else None
         if last < 4:
             return _finish(parent, _summary(run, until, [r for r in (ing, tok, enc, pre) if r is not None]))
-        ev = step(run_stage(stages.evaluate, root, cfg, root, parent.run_id, ing, tok, enc, pre))
+        ev = step(run_stage(stages.evaluate, cache, cfg, root, parent.run_id, ing, tok, enc, pre))
         reg = step(stages.register(cfg, parent.run_id, tok, pre, ev))
 
         report = ev["report"]

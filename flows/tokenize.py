@@ -10,7 +10,7 @@ from typing import Any
 from prefect import flow
 
 from flows import stages
-from flows.caching import run_stage
+from flows.caching import run_stage, stage_task_options
 from flows.context import flow_run
 
 
@@ -26,9 +26,10 @@ def tokenize_flow(recipe: str = "demo", overrides: list[str] | None = None) -> d
     with flow_run(recipe, overrides, "tokenize", "tokenize") as run:
         cfg, root, parent = run.cfg, run.root, run.parent
         parent.log_params({"tokenizer": cfg.tokenizer.model_dump(mode="json"), "encode": cfg.encode.model_dump(mode="json")})
-        ing = run_stage(stages.ingest, root, cfg, root, parent.run_id)
-        tok = run_stage(stages.train_tokenizer, root, cfg, root, parent.run_id, ing)
-        enc = run_stage(stages.encode, root, cfg, root, parent.run_id, ing, tok)
+        cache = stage_task_options(root)
+        ing = run_stage(stages.ingest, cache, cfg, root, parent.run_id)
+        tok = run_stage(stages.train_tokenizer, cache, cfg, root, parent.run_id, ing)
+        enc = run_stage(stages.encode, cache, cfg, root, parent.run_id, ing, tok)
         return {
             "tokenizer": tok["tokenizer"], "vocab_size": tok["summary"]["vocab_size"],
             "fertility": tok["summary"].get("fertility", {}),

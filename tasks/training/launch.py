@@ -21,6 +21,7 @@ from tasks.training.address import STAGE, VERSION, plan  # noqa: F401 (the stage
 from tasks.training.errors import TrainingStopped
 from tasks.training.job import CHECKPOINT_FILE, PretrainJob
 
+
 def _ray_storage(root: str) -> tuple[str, Any]:
     """Ray Train's storage path and filesystem for a Werk storage root."""
     if root.startswith("s3://"):

@@ -25,8 +25,8 @@ from tasks.training.guard import GradientGuard
 from tasks.training.job import PretrainJob, accumulation_steps
 from tasks.training.metrics import StepMetrics
 from tasks.training.module import GPTModule
-from tasks.training.rng import RngState
 from tasks.training.progress import ReportSteps
+from tasks.training.rng import RngState
 from tasks.training.stop import StopOnRequest
 
 
