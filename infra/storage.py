@@ -13,16 +13,24 @@ import posixpath
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterator, Mapping
 
 import fsspec
 
 WERK_HOME_ENV = "WERK_HOME"
 
 
-def werk_home() -> Path:
+def werk_home(environ: Mapping[str, str] | None = None) -> Path:
     """Root of everything the embedded default keeps on this machine (`./.werk` by default)."""
-    return Path(os.environ.get(WERK_HOME_ENV, ".werk")).expanduser().resolve()
+    return Path((os.environ if environ is None else environ).get(WERK_HOME_ENV, ".werk")).expanduser().resolve()
+
+
+def storage_root(recipe_root: str | None = None) -> str:
+    """Where stage outputs go: the recipe's root, else the environment's (a team stack points every
+    run at its S3), else `WERK_HOME/store`. A local root is made absolute: Ray workers and Prefect's
+    result storage do not share this process's working directory."""
+    root = recipe_root or os.environ.get("WERK_STORAGE_ROOT") or str(werk_home() / "store")
+    return root if is_remote(root) else str(Path(root).expanduser().resolve())
 
 
 def is_remote(uri: str) -> bool:
@@ -132,3 +140,12 @@ def local_copy(uri: str, cache_dir: Path | None = None) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return target
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """A local file with mode 0600 from the start: never readable by others, not even briefly."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # the mode above applies only when the file is new
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
