@@ -152,6 +152,9 @@ def defaults(home: Path) -> dict[str, str]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": PREFECT_STARTUP_TIMEOUT_S,
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        # MLflow 3 sends usage telemetry off the machine and keeps an id in ~/.config/mlflow:
+        # neither belongs in a pipeline that handles personal data.
+        "MLFLOW_DISABLE_TELEMETRY": "true",
         # Matplotlib (the evaluation plots) would cache its fonts in ~/.cache and ~/.config.
         "MPLCONFIGDIR": str(home / "cache" / "matplotlib"),
     }

@@ -196,3 +196,37 @@ def test_a_missing_program_is_a_one_line_error_naming_the_install(tmp_path):
     assert lines[0] == "1", done.stdout + done.stderr
     assert "weed" in done.stdout and "werk[stack]" in done.stdout and "Traceback" not in done.stdout
     assert not (tmp_path / "werk" / "stack" / "state.json").exists()
+
+
+# a user's first commands -------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_first_commands_in_a_fresh_shell_use_werks_settings_and_leave_home_alone(tmp_path):
+    """`werk ingest` then `werk run` on a fresh WERK_HOME, an empty HOME and a TMPDIR too long for
+    Unix sockets (as on HPC job scratch): both succeed, Prefect's settings inside each are Werk's
+    (seen from inside by a probe on PYTHONPATH), and nothing is written to HOME."""
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    long_tmp = tmp_path / ("scratch-" + "x" * 70)
+    long_tmp.mkdir()
+    werk_home = tmp_path / "werk"
+    env = user_env(tmp_path / "home", werk_home, TMPDIR=str(long_tmp), WERK_PROBE_DIR=str(probe),
+                   PYTHONPATH=str(REPO / "tests" / "helpers" / "probe"))
+    ingest = _run([WERK, "ingest", "--source", str(REPO / "tests/assets/corpus/shakespeare"), "--json"], env, timeout=900)
+    assert ingest.returncode == 0, ingest.stderr[-3000:]
+    assert json.loads(ingest.stdout)["kept"] > 0
+    run = _run([WERK, "run", "--recipe", "debug", "--set", "train.max_steps=10", "--json"], env, timeout=1500)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads(run.stdout)["model_version"]
+    assert f"/tmp/werk-{os.getuid()}" in run.stderr  # where temporary files went instead, said once
+
+    records = [json.loads(p.read_text()) for p in probe.glob("*.json")]
+    commands = [r for r in records if r["argv0"].endswith("/werk")]
+    assert len(commands) == 2
+    for r in commands:
+        at_import = r["env_at_prefect_import"]
+        assert at_import["PREFECT_HOME"] == str(werk_home / "prefect")
+        assert at_import["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] == environment.PREFECT_STARTUP_TIMEOUT_S
+        assert r["settings"] == {"home": str(werk_home / "prefect"),
+                                 "startup_timeout": float(environment.PREFECT_STARTUP_TIMEOUT_S)}
+    assert not list((tmp_path / "home").rglob("*"))
