@@ -202,8 +202,8 @@ def test_a_missing_program_is_a_one_line_error_naming_the_install(tmp_path):
 
 @pytest.mark.slow
 def test_first_commands_in_a_fresh_shell_use_werks_settings_and_leave_home_alone(tmp_path):
-    """`werk ingest` then `werk run` on a fresh WERK_HOME, an empty HOME and a TMPDIR too long for
-    Unix sockets (as on HPC job scratch): both succeed, Prefect's settings inside each are Werk's
+    """`werk ingest`, `werk run` and `werk tokenize` on a fresh WERK_HOME, an empty HOME and a TMPDIR too long for
+    Unix sockets (as on HPC job scratch): all succeed, Prefect's settings inside each are Werk's
     (seen from inside by a probe on PYTHONPATH), and nothing is written to HOME."""
     probe = tmp_path / "probe"
     probe.mkdir()
@@ -219,10 +219,13 @@ def test_first_commands_in_a_fresh_shell_use_werks_settings_and_leave_home_alone
     assert run.returncode == 0, run.stderr[-3000:]
     assert json.loads(run.stdout)["model_version"]
     assert f"/tmp/werk-{os.getuid()}" in run.stderr  # where temporary files went instead, said once
+    tokenize = _run([WERK, "tokenize", "--recipe", "debug", "--json"], env, timeout=900)  # reuses run's stages
+    assert tokenize.returncode == 0, tokenize.stderr[-3000:]
+    assert json.loads(tokenize.stdout)["cached"] == {"ingest": True, "tokenizer": True, "encode": True}
 
     records = [json.loads(p.read_text()) for p in probe.glob("*.json")]
     commands = [r for r in records if r["argv0"].endswith("/werk")]
-    assert len(commands) == 2
+    assert len(commands) == 3
     for r in commands:
         at_import = r["env_at_prefect_import"]
         assert at_import["PREFECT_HOME"] == str(werk_home / "prefect")
