@@ -379,14 +379,17 @@ def ui(
     import signal
     import threading
 
-    from infra.services import LOOPBACK, mlflow_server, prefect_server
+    from infra.services import LOOPBACK, MissingExecutable, mlflow_server, prefect_server
     from tasks.tracking.setup import tracking_uri
 
     logs = _home() / "logs"
-    services = [
-        prefect_server(prefect_port, Path(os.environ["PREFECT_HOME"]), logs),
-        mlflow_server(mlflow_port, tracking_uri(), logs, env={}) if not os.environ.get("MLFLOW_TRACKING_URI") else None,
-    ]
+    try:
+        services = [
+            prefect_server(prefect_port, Path(os.environ["PREFECT_HOME"]), logs),
+            mlflow_server(mlflow_port, tracking_uri(), logs, env={}) if not os.environ.get("MLFLOW_TRACKING_URI") else None,
+        ]
+    except MissingExecutable as exc:
+        _fail(str(exc), code=1)
     services = [s for s in services if s]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

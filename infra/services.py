@@ -180,11 +180,11 @@ def seaweedfs_s3(data_dir: Path, access_key: str, secret_key: str, log_dir: Path
         "name": "werk", "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
         "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
     config.chmod(0o600)
-    s3_port = free_port()
+    master, volume, filer, s3_port = _seaweedfs_ports()
     argv = [
         venv_bin("weed"), "mini", f"-dir={data_dir}", f"-ip={LOOPBACK}", f"-ip.bind={LOOPBACK}",
-        f"-master.port={_port_below_gap()}", f"-volume.port={_port_below_gap()}",
-        f"-filer.port={_port_below_gap()}", f"-s3.port={s3_port}", f"-s3.config={config}",
+        f"-master.port={master}", f"-volume.port={volume}",
+        f"-filer.port={filer}", f"-s3.port={s3_port}", f"-s3.config={config}",
         "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
     ]
     endpoint = f"http://{LOOPBACK}:{s3_port}"
@@ -192,18 +192,29 @@ def seaweedfs_s3(data_dir: Path, access_key: str, secret_key: str, log_dir: Path
                    any_http_status_is_healthy=True), endpoint
 
 
-def _port_below_gap() -> int:
-    """A free port whose gRPC twin (+10000) is also free: SeaweedFS opens both."""
-    for _ in range(200):
+def _seaweedfs_ports() -> tuple[int, int, int, int]:
+    """Free ports for SeaweedFS's master, volume, filer and S3 servers.
+
+    SeaweedFS opens a gRPC twin at port + 10000 for each server and refuses any port that equals
+    another's twin, so the four ports and their four twins must be eight distinct free ports.
+    """
+    taken: set[int] = set()
+    chosen: list[int] = []
+    for _ in range(400):
         port = free_port()
-        if port + 10000 < 65536:
-            with socket.socket() as s:
-                try:
-                    s.bind((LOOPBACK, port + 10000))
-                    return port
-                except OSError:
-                    continue
-    raise RuntimeError("no free port pair for SeaweedFS")
+        twin = port + 10000
+        if twin >= 65536 or {port, twin} & taken:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind((LOOPBACK, twin))
+            except OSError:
+                continue
+        taken |= {port, twin}
+        chosen.append(port)
+        if len(chosen) == 4:
+            return chosen[0], chosen[1], chosen[2], chosen[3]
+    raise RuntimeError("no four free port pairs (port and port + 10000) for SeaweedFS")
 
 
 def ray_head(temp_dir: Path, log_dir: Path, num_cpus: int = 2) -> tuple[Service, str]:

@@ -16,6 +16,17 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
+@pytest.fixture(autouse=True)
+def _restore_environment():
+    """Each test starts from the same environment: `prepare()`, run in-process by flow runs, fills
+    os.environ from that test's WERK_HOME (PREFECT_HOME, TMPDIR...), which would otherwise carry
+    into every later test and the programs it starts."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.fixture
 def werk_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "werk"

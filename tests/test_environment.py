@@ -35,6 +35,15 @@ def test_the_cli_module_imports_no_heavy_library():
     assert done.stdout.strip() == "[]"
 
 
+def test_deploying_imports_no_mlflow():
+    # `prefect deploy` imports the flow modules in the user's own shell, where Werk has prepared
+    # nothing: importing MLflow there wrote ~/.config/mlflow (found by the stack test's bare HOME).
+    code = "import sys, flows.pipeline; print('mlflow' in sys.modules)"
+    done = _run([sys.executable, "-c", code], env={**os.environ})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
 def test_prepare_sets_defaults_and_keeps_what_the_user_set(tmp_path):
     env = {"WERK_HOME": str(tmp_path / "w"), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "300", "TMPDIR": "/tmp"}
     prepared = prepare(env)
@@ -233,3 +242,14 @@ def test_first_commands_in_a_fresh_shell_use_werks_settings_and_leave_home_alone
         assert r["settings"] == {"home": str(werk_home / "prefect"),
                                  "startup_timeout": float(environment.PREFECT_STARTUP_TIMEOUT_S)}
     assert not list((tmp_path / "home").rglob("*"))
+
+
+def test_seaweedfs_ports_and_their_grpc_twins_are_all_distinct():
+    # SeaweedFS refuses a port equal to another server's gRPC twin (port + 10000); a chance
+    # collision between the S3 port and the master's twin once failed `werk stack up`.
+    from infra.services import _seaweedfs_ports
+
+    for _ in range(50):
+        ports = _seaweedfs_ports()
+        every = {*ports, *(p + 10000 for p in ports)}
+        assert len(every) == 8 and max(every) < 65536

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers.user_shell import user_env
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,8 +50,10 @@ def test_stack_runs_a_deployed_pipeline_securely_and_stops_cleanly(tmp_path):
     import psutil
 
     home = tmp_path / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PREFECT_API", "AWS_", "RAY_ADDRESS"))}
-    env.update({"WERK_HOME": str(home), "WERK_TEST_CANARY": CANARY})
+    # From a user's fresh shell (empty HOME, no Werk/Prefect/MLflow/Ray variables), as the README
+    # documents it: the stack finds its programs and writes nothing outside WERK_HOME.
+    user_home = tmp_path / "user"
+    env = user_env(user_home, home, WERK_TEST_CANARY=CANARY)
     up = _werk("stack", "up", "--json", env=env, timeout=600)
     assert up.returncode == 0, up.stderr[-4000:]
     state = json.loads(up.stdout)
@@ -146,6 +150,7 @@ def test_stack_runs_a_deployed_pipeline_securely_and_stops_cleanly(tmp_path):
     assert not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     status = _werk("stack", "status", "--json", env=env, timeout=60)
     assert status.returncode == 0 and json.loads(status.stdout) == {}
+    assert not list(user_home.iterdir()), sorted(str(p) for p in user_home.rglob("*"))
 
 
 def test_stack_keeps_prefect_state_in_postgresql(tmp_path):

@@ -13,12 +13,16 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
-
-from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunStatus, RunTag
+from typing import TYPE_CHECKING, Any, Iterator
 
 from tasks.tracking import setup
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+# MLflow is imported where a run is opened, not at module level: `prefect deploy` imports the flow
+# modules in the user's own shell, where importing MLflow would write under ~/.config and cost
+# seconds for nothing.
 
 PARAM_MAX = 6000  # MLflow's limit on a parameter value
 
@@ -44,18 +48,24 @@ class Run:
     # One request per batch, not per value: against a tracking server each call is a round trip.
     # Batches stay within MLflow's limits (100 params or tags, 1000 metrics per request).
     def log_params(self, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
         items = [Param(k, v) for k, v in flatten(params).items()]
         for i in range(0, len(items), 100):
             self.client.log_batch(self.run_id, params=items[i:i + 100], synchronous=True)
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         now = int(time.time() * 1000)
+        from mlflow.entities import Metric
+
         items = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()
                  if isinstance(v, (int, float)) and not isinstance(v, bool)]
         for i in range(0, len(items), 1000):
             self.client.log_batch(self.run_id, metrics=items[i:i + 1000], synchronous=True)
 
     def set_tags(self, tags: dict[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
         items = [RunTag(k, str(v)) for k, v in tags.items()]
         for i in range(0, len(items), 100):
             self.client.log_batch(self.run_id, tags=items[i:i + 100], synchronous=True)
@@ -96,6 +106,8 @@ class Run:
 
 @contextmanager
 def _terminate_on_exit(run: Run) -> Iterator[None]:
+    from mlflow.entities import RunStatus
+
     try:
         yield
     except BaseException:
@@ -116,6 +128,8 @@ def ensure_experiment(client: MlflowClient, name: str) -> str:
 def pipeline_run(experiment: str, run_name: str, tags: dict[str, Any]) -> Iterator[Run]:
     """The parent run of one pipeline run; FAILED if the pipeline raises."""
     setup.configure()
+    from mlflow import MlflowClient
+
     client = MlflowClient()
     exp_id = ensure_experiment(client, experiment)
     run = client.create_run(exp_id, run_name=run_name, tags={k: str(v) for k, v in tags.items()})
@@ -127,5 +141,7 @@ def pipeline_run(experiment: str, run_name: str, tags: dict[str, Any]) -> Iterat
 def open_run(run_id: str) -> Run:
     """A handle on an existing run (e.g. the parent, from inside a stage task)."""
     setup.configure()
+    from mlflow import MlflowClient
+
     client = MlflowClient()
     return Run(client, run_id, client.get_run(run_id).info.experiment_id)

@@ -30,7 +30,6 @@ def configure() -> str:
     """Point this process's MLflow client at Werk's tracking store; returns the URI."""
     import mlflow
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
