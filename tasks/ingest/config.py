@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from tasks.config_base import StageConfig
+from tasks.ingest.pii.regions import EUROPE
 
 Format = Literal["auto", "txt", "md", "jsonl", "json", "parquet", "hf_dataset"]
 
@@ -84,6 +85,25 @@ class PiiConfig(StageConfig):
     kinds: list[Literal["email", "iban", "card", "phone", "ip"]] = Field(
         default_factory=lambda: ["email", "iban", "card", "phone", "ip"]
     )
+    phone_regions: list[str] = Field(
+        default_factory=lambda: list(EUROPE),
+        description="Regions (ISO 3166-1) whose national numbers are recognised without a country code; "
+                    "international numbers are recognised for every country.",
+    )
+    recognizers: list[str] = Field(
+        default_factory=list,
+        description="A team's own recognisers, as 'package.module:factory' (see tasks/ingest/pii/recognizer.py).",
+    )
+
+    @field_validator("phone_regions")
+    @classmethod
+    def _known_regions(cls, regions: list[str]) -> list[str]:
+        import phonenumbers
+
+        unknown = [r for r in regions if r not in phonenumbers.SUPPORTED_REGIONS]
+        if unknown:
+            raise ValueError(f"unknown phone regions {unknown}: use ISO 3166-1 alpha-2 codes such as DE, FR")
+        return regions
 
 
 class IngestConfig(StageConfig):

@@ -26,6 +26,7 @@ from tasks.ingest.config import IngestConfig
 from tasks.ingest.dedup import signature
 from tasks.ingest.filters.language import identify, language_issue
 from tasks.ingest.filters.quality import quality_issue
+from tasks.ingest.pii.recognizer import load as load_recognizer
 from tasks.ingest.pii.redact import KINDS, redact
 from tasks.ingest.readers import read_file
 from tasks.ingest.units import Unit
@@ -34,7 +35,9 @@ CANDIDATE_SCHEMA = pa.schema([
     ("doc_id", pa.string()), ("text", pa.large_string()), ("sha256", pa.string()), ("source", pa.string()),
     ("location", pa.string()), ("license", pa.string()), ("language_hint", pa.string()), ("language", pa.string()),
     ("language_confidence", pa.float32()), ("bytes", pa.int64()), ("filters", pa.string()),
-    *[(f"pii_{k}", pa.int32()) for k in KINDS], ("metadata", pa.string()),
+    *[(f"pii_{k}", pa.int32()) for k in KINDS],
+    ("pii_other", pa.string()),  # JSON counts of a team's own recognisers' kinds, null if none
+    ("metadata", pa.string()),
 ])
 QUARANTINE_SCHEMA = pa.schema([
     ("location", pa.string()), ("source", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
@@ -70,6 +73,8 @@ def scan_unit(cfg: IngestConfig, unit: Unit, work_uri: str) -> ScanResult:
     candidates: list[dict[str, Any]] = []
     rejects: list[dict[str, Any]] = []
     sigs: list[np.ndarray] = []
+    kinds, regions = tuple(cfg.pii.kinds), tuple(cfg.pii.phone_regions)
+    recognizers = tuple(load_recognizer(path) for path in cfg.pii.recognizers) if cfg.pii.enabled else ()
 
     def reject(location: str, reason: str, detail: str = "", text: str | None = None) -> None:
         res.rejected[reason] += 1
@@ -118,7 +123,7 @@ def scan_unit(cfg: IngestConfig, unit: Unit, work_uri: str) -> ScanResult:
                 passed.append("language")
             counts: dict[str, int] = {}
             if cfg.pii.enabled:
-                red = redact(text, tuple(cfg.pii.kinds))
+                red = redact(text, kinds, regions, recognizers)
                 text, counts = red.text, red.counts
             encoded = text.encode("utf-8")
             sha = hashlib.sha256(encoded).hexdigest()
@@ -132,6 +137,7 @@ def scan_unit(cfg: IngestConfig, unit: Unit, work_uri: str) -> ScanResult:
                 "license": src.license, "language_hint": src.language, "language": language, "language_confidence": confidence,
                 "bytes": len(encoded), "filters": ",".join(passed),
                 **{f"pii_{k}": counts.get(k, 0) for k in KINDS},
+                "pii_other": json.dumps(dict(sorted(other.items()))) if (other := {k: n for k, n in counts.items() if k not in KINDS}) else None,
                 "metadata": json.dumps(rec.metadata, ensure_ascii=False, sort_keys=True, default=str) if rec.metadata else None,
             })
     if sigs:

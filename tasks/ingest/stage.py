@@ -15,6 +15,7 @@ Output (under a content-addressed directory):
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any, Callable, Iterable
 
@@ -26,6 +27,7 @@ from tasks.artifacts import StageOutput
 from tasks.ingest.address import STAGE, VERSION, plan, source_fingerprint  # noqa: F401 (the stage's address)
 from tasks.ingest.config import IngestConfig
 from tasks.ingest.dedup import NearDuplicates
+from tasks.ingest.pii.recognizer import load as load_recognizer
 from tasks.ingest.pii.redact import KINDS
 from tasks.ingest.process import CANDIDATE_SCHEMA, ScanResult, scan_unit, write_unit
 from tasks.ingest.split import is_validation
@@ -89,6 +91,9 @@ def run_ingest(
     cfg: IngestConfig, out: StageOutput, files: dict[str, Any], mapper: Mapper = local_map
 ) -> dict[str, Any]:
     """Scan every unit, decide duplicates and split, write shards, manifest and stats, publish."""
+    if cfg.pii.enabled:  # a recogniser that cannot load fails here, before any work, not in a worker
+        for path in cfg.pii.recognizers:
+            load_recognizer(path)
     units = plan_units(cfg, {s.name: files[s.name] for s in cfg.sources})
     work = out.path("_work")
     scans: list[ScanResult] = mapper(scan_unit, [(cfg, u, work) for u in units])
@@ -114,7 +119,7 @@ def run_ingest(
         "kept": len(manifest),
         "rejected": dict(sorted(rejected.items())),
         # Redactions in the kept documents (the manifest's pii_<kind> columns add up to these).
-        "redactions": {k: n for k in KINDS if (n := sum(r[f"pii_{k}"] for r in manifest))},
+        "redactions": _redactions(manifest),
         "by_source": {k: dict(v) for k, v in by_source.items()},
         "splits": {s: sum(1 for r in manifest if r["split"] == s) for s in ("train", "val")},
         "bytes_in": sum(s.bytes_in for s in scans),
@@ -130,6 +135,16 @@ def run_ingest(
     out.publish({"stats": stats, "outputs": ingest_outputs(out), "shards": shards})
     _remove_work(work)
     return stats
+
+
+def _redactions(manifest: list[dict[str, Any]]) -> dict[str, int]:
+    """Redactions per kind in the kept documents: Werk's kinds, then a team's recognisers' kinds."""
+    total: Counter = Counter()
+    for row in manifest:
+        total.update({k: row[f"pii_{k}"] for k in KINDS})
+        if row["pii_other"]:
+            total.update(json.loads(row["pii_other"]))
+    return {k: n for k, n in sorted(total.items(), key=lambda kv: (kv[0] not in KINDS, kv[0])) if n}
 
 
 def _remove_work(work: str) -> None:
