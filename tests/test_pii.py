@@ -214,6 +214,8 @@ def test_unknown_phone_regions_are_refused():
     # A bracket ends a number followed by a year; an IBAN followed by a year.
     ("al poder en (+420 603 480 450) 1996, tenía", "phone", "+420 603 480 450"),
     ("hit in Tel. SK7577169085516514522206 2008, the", "iban", "SK7577169085516514522206"),
+    # Four-two-two digits are a date only when the four are a year.
+    ("line? Tel. 0800-39-40 Can", "phone", "0800-39-40"),
 ])
 def test_leaks_found_by_further_seeds_are_closed(text, kind, leaked):
     out = redact(text)

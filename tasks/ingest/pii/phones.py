@@ -35,12 +35,13 @@ CANDIDATE = re.compile(
     r"(?:[ .\-/]?+\(?\d{1,17}+\)?){0,8}+"  # more groups, one separator between them
     r"(?![\w-]|[.,/:]\d)"  # not followed by more of a word or number ("1.234.567,89", "2024 19:31")
 )
-# Shorter digit runs are mostly figures and references. A number written with its trunk 0
-# ("0800-39-40") may have 7 digits; without it, fewer than 8 is too often something else.
+# Shorter digit runs are mostly figures and references. A number written with its trunk 0 or a
+# country code may have 7 digits; without them, fewer than 8 is too often something else.
 MIN_DIGITS, MIN_DIGITS_WITH_TRUNK = 8, 7
 # Shapes that are not phone numbers, checked on the candidate without brackets.
 _NOT_PHONE = re.compile(
-    r"\d{1,4}[./-] ?\d{1,2}[./-] ?\d{2,4}"  # dates: 24.12.2024 (a valid Danish number), 2024-12-24
+    r"\d{1,2}[./-] ?\d{1,2}[./-] ?\d{2,4}|(?:1[89]|20)\d\d[./-]\d{1,2}[./-]\d{1,2}"  # dates: 24.12.2024 (a valid
+    # Danish number), 2024-12-24; "0800-39-40" is a Croatian number, not a date
     r"|(?:1[89]|20)\d\d ?[-–/] ?(?:1[89]|20)\d\d"  # year ranges: 2003-2008
     r"|\d{1,3}(?:\.\d{1,3}){3}"  # IPv4 addresses, public or not
     # Figures grouped in thousands: 83 166 711, 1.234.567. A 9-digit figure grouped 3-3-3 is
