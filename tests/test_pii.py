@@ -117,6 +117,15 @@ def test_hostile_5mb_documents_do_not_stall(hostile):
     ("Maestro 503885457492 ok", "card", "503885457492"),
     ("after Tel. 6011-2426-0276-6323 52 weeks", "card", "6011-2426-0276-6323"),
     ("Tel.:CZ4467660236464334411239 I am", "iban", "CZ4467660236464334411239"),
+    # Found by further seeds of the set: a number's "+" is not part of an IP or a card.
+    ("ting on 5 December. +36.28.157.247, Nobody", "phone", "+36.28.157.247"),
+    ("hen ganz besonders. +43291715358648 – Die", "phone", "+43291715358648"),
+    ("\n- +43 (0)5675 26983802\nVoor", "phone", "+43 (0)5675 26983802"),
+    # A bracket ends a number followed by a year; an IBAN followed by a year.
+    ("al poder en (+420 603 480 450) 1996, tenía", "phone", "+420 603 480 450"),
+    ("hit in Tel. SK7577169085516514522206 2008, the", "iban", "SK7577169085516514522206"),
+    # Four-two-two digits are a date only when the four are a year.
+    ("line? Tel. 0800-39-40 Can", "phone", "0800-39-40"),
 ])
 def test_leaks_found_are_closed(text, kind, leaked):
     out = redact(text)
@@ -204,23 +213,6 @@ def test_unknown_phone_regions_are_refused():
 
     with pytest.raises(ValidationError, match="unknown phone regions"):
         PiiConfig(phone_regions=["DE", "XX"])
-
-
-@pytest.mark.parametrize("text, kind, leaked", [
-    # Found by further seeds of the set: a number's "+" is not part of an IP or a card.
-    ("ting on 5 December. +36.28.157.247, Nobody", "phone", "+36.28.157.247"),
-    ("hen ganz besonders. +43291715358648 – Die", "phone", "+43291715358648"),
-    ("\n- +43 (0)5675 26983802\nVoor", "phone", "+43 (0)5675 26983802"),
-    # A bracket ends a number followed by a year; an IBAN followed by a year.
-    ("al poder en (+420 603 480 450) 1996, tenía", "phone", "+420 603 480 450"),
-    ("hit in Tel. SK7577169085516514522206 2008, the", "iban", "SK7577169085516514522206"),
-    # Four-two-two digits are a date only when the four are a year.
-    ("line? Tel. 0800-39-40 Can", "phone", "0800-39-40"),
-])
-def test_leaks_found_by_further_seeds_are_closed(text, kind, leaked):
-    out = redact(text)
-    assert out.counts == {kind: 1}, out
-    assert leaked not in out.text
 
 
 def test_a_card_inside_a_mistyped_iban_is_not_a_card():

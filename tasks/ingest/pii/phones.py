@@ -111,6 +111,8 @@ def is_phone(candidate: str, start: int, text: str, regions: tuple[str, ...] = E
     return _valid_national(digits, regions)
 
 
+# Both caches are bounded (65,536 distinct digit strings each, a few MB), not growing with the
+# corpus; repeated numbers in hostile or boilerplate text are looked up once per worker.
 @lru_cache(maxsize=65536)
 def _valid_international(digits: str, trunk_in_brackets: bool) -> bool:
     if len(digits) > 15 + trunk_in_brackets:  # E.164 allows 15 digits, "(0)" adds one
