@@ -27,6 +27,11 @@ def ray_session(min_cpus: float = 1) -> Iterator[None]:
     if ray.is_initialized():
         yield
         return
+    # Ray reads its token once per process and keeps it; a process that starts a second Ray for
+    # another WERK_HOME (a notebook, a test session) must read the file the environment names now.
+    from ray._raylet import AuthenticationTokenLoader
+
+    AuthenticationTokenLoader.instance().reset_cache()
     address = os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, log_to_driver=True)

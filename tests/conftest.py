@@ -16,6 +16,16 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _restore_module_environment():
+    """The same for a module: its module-scoped fixtures (an in-process pipeline run) change
+    os.environ before the first test's snapshot is taken."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.fixture(autouse=True)
 def _restore_environment():
     """Each test starts from the same environment: `prepare()`, run in-process by flow runs, fills

@@ -20,7 +20,7 @@ def _loopback(ip: str) -> bool:
     return (mapped or addr).is_loopback
 
 
-def test_local_ray_binds_loopback_and_maps_in_order():
+def test_local_ray_binds_loopback_and_maps_in_order(werk_home):
     with ray_session(min_cpus=2):
         # A function importable on the workers (Werk's own) with a distinct result per input, so
         # any reordering of results would show.
@@ -36,3 +36,14 @@ def test_local_ray_binds_loopback_and_maps_in_order():
         exposed = [(c.laddr.ip, c.laddr.port, psutil.Process(c.pid).name()) for c in listening
                    if not _loopback(c.laddr.ip)]
         assert not exposed, f"listening beyond loopback: {exposed}"
+
+
+def test_a_second_local_ray_for_another_home_starts(tmp_path, monkeypatch):
+    """Ray keeps the token it first read for the life of the process; a notebook or a test session
+    that runs the pipeline for a second WERK_HOME starts a Ray whose token is another file."""
+    for name in ("first", "second"):
+        monkeypatch.setenv("WERK_HOME", str(tmp_path / name))
+        monkeypatch.delenv("RAY_AUTH_TOKEN_PATH", raising=False)
+        with ray_session():
+            assert ray_map(normalize, [(" x ",)]) == ["x"]
+        assert (tmp_path / name / "ray" / "auth_token").is_file()
