@@ -60,13 +60,13 @@ def ingest(recipe: Recipe, root: str, parent_id: str) -> dict[str, Any]:
     if cached:
         stats = out.completion()["stats"]
     else:
-        progress = WorkProgress("ingest", recipe.name, phases=("scan_unit", "write_unit"))
+        progress = WorkProgress("ingest", recipe.name, phases=stage.PHASES)
         with ray_session():
             stats = stage.run_ingest(recipe.ingest, out, files, mapper(recipe.ingest.num_workers, progress.on_map))
         progress.finish()
     done = out.completion()
     result = _record(parent_id, out, cached, {"stats": stats, "outputs": stage.ingest_outputs(out), "shards": done["shards"]},
-                     [stage.ingest_outputs(out)["stats"], out.path("manifest.parquet")])
+                     [stage.ingest_outputs(out)["stats"]])
     run = open_run(result["run_id"])
     run.log_metrics({"docs_in": stats["docs_in"], "kept": stats["kept"], "bytes_in": stats["bytes_in"],
                      "bytes_out": stats["bytes_out"], **{f"rejected.{k}": v for k, v in stats["rejected"].items()},
@@ -94,7 +94,7 @@ def train_tokenizer(recipe: Recipe, root: str, parent_id: str, ingest_result: di
     cached = out.is_complete()
     summary = out.completion()["summary"] if cached else train.run_tokenizer(
         recipe.tokenizer, out, ingest_result["shards"]["train"], ingest_result["stats"]["bytes_out"],
-        ingest_result["shards"]["val"], ingest_result["outputs"]["manifest"])
+        ingest_result["shards"]["val"])
     tokenizer_uri = out.path("tokenizer.json")
     result = _record(parent_id, out, cached, {"summary": summary, "tokenizer": tokenizer_uri},
                      [tokenizer_uri, out.path("fertility.json"), out.path("fertility.md")])

@@ -4,12 +4,13 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from tasks.ingest import stage
 from tasks.ingest.config import DedupConfig, IngestConfig, SourceConfig
-from tasks.ingest.dedup import NearDuplicates, signature
+from tasks.ingest.minhash import band_keys, bands, signature, similarity
 
 BASE = ("The regional parliament debated the new water law for three hours on Thursday, and most "
         "speakers agreed that farmers, towns and industry must share the burden of the dry summers "
@@ -44,19 +45,25 @@ def test_exact_near_and_id_duplicates_keep_the_first_copy(tmp_path):
     out, files = stage.plan(cfg, str(tmp_path / "store"))
     stats = stage.run_ingest(cfg, out, files)
     assert stats["rejected"] == {"duplicate_exact": 1, "duplicate_near": 1, "duplicate_id": 1}
-    kept = {r["doc_id"] for r in pq.read_table(out.path("manifest.parquet")).to_pylist()}
+    kept = {r["doc_id"] for r in pq.read_table(out.path("manifest")).to_pylist()}
     assert kept == {"p/a1", "p/a2", "p/a5"}  # the first copy (canonical order) survives
     reasons = {q["location"].rsplit("/", 1)[-1]: q["reason"] for q in pq.read_table(out.path("quarantine")).to_pylist()}
     assert reasons == {"part-2.jsonl#1": "duplicate_exact", "part-3.jsonl#1": "duplicate_near",
                        "part-4.jsonl#1": "duplicate_id"}
 
 
-def test_near_duplicate_detector():
+def test_signatures_find_and_confirm_near_duplicates_only():
     cfg = DedupConfig(near=True, threshold=0.7)
-    near = NearDuplicates(cfg)
-    assert near.check(0, signature(BASE, cfg)) is None
-    assert near.check(1, signature(BASE.replace("Thursday", "Friday"), cfg)) == 0
-    assert near.check(2, signature("Completely different words about something else entirely here.", cfg)) is None
+    base, near = signature(BASE, cfg), signature(BASE.replace("Thursday", "Friday"), cfg)
+    other = signature("Completely different words about something else entirely here.", cfg)
+    assert base.dtype == np.uint32 and base.shape == (cfg.num_perm,)
+    # A near copy shares at least one LSH band (a candidate pair) and passes the similarity check.
+    assert set(band_keys(base, cfg)) & set(band_keys(near, cfg))
+    assert similarity(base, near) >= cfg.threshold
+    assert not set(band_keys(base, cfg)) & set(band_keys(other, cfg))
+    assert similarity(base, other) < 0.2
+    # Equal bands at different band numbers are different keys.
+    assert len(set(band_keys(np.zeros(cfg.num_perm, np.uint32), cfg))) == bands(cfg)[0]
 
 
 def _digest(root: Path) -> dict[str, str]:
@@ -65,19 +72,19 @@ def _digest(root: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_output_is_byte_identical_with_one_and_two_workers(tmp_path, corpus_dir):
+def test_output_is_byte_identical_with_one_two_and_four_workers(tmp_path, corpus_dir):
     from infra.ray_cluster import mapper, ray_session
 
     sources = [SourceConfig(name="shakespeare", uri=str(corpus_dir / "shakespeare" / "*.txt"), license="pd"),
                SourceConfig(name="parlspeech", uri=str(corpus_dir / "parlspeech"), license="CC0-1.0", id_field="id")]
     digests = []
-    with ray_session(min_cpus=2):
-        for workers in (1, 2):
+    with ray_session(min_cpus=4):
+        for workers in (1, 2, 4):
             cfg = IngestConfig(sources=sources, dedup=DedupConfig(near=True), quality={"enabled": True},
                                language={"enabled": True}, unit_bytes=20_000, num_workers=workers)
             out, files = stage.plan(cfg, str(tmp_path / f"store{workers}"))
             stats = stage.run_ingest(cfg, out, files, mapper(workers))
             assert stats["units"] > 5
             digests.append(_digest(Path(out.uri)))
-    assert digests[0] == digests[1]
+    assert digests[0] == digests[1] == digests[2]
     assert any(name.startswith("train/") for name in digests[0])

@@ -76,7 +76,7 @@ def test_text_is_normalised(tmp_path):
 
 def test_manifest_lists_every_kept_doc_with_provenance(tmp_path):
     out, stats = _run(tmp_path, [_messy_source(tmp_path)])
-    manifest = pq.read_table(out.path("manifest.parquet")).to_pylist()
+    manifest = pq.read_table(out.path("manifest")).to_pylist()
     assert len(manifest) == stats["kept"]
     assert len({m["doc_id"] for m in manifest}) == len(manifest)
     row = next(m for m in manifest if m["doc_id"] == "messy/a")

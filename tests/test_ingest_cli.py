@@ -29,7 +29,7 @@ def test_werk_ingest_json_with_ad_hoc_source(werk_home, tmp_path):
     assert out["rejected"] == {"duplicate_exact": 1, "empty": 1}
     assert out["redactions"] == {"email": 1, "phone": 1}
     assert set(out["outputs"]) >= {"manifest", "quarantine", "documents", "stats"}
-    assert Path(out["outputs"]["manifest"]).is_file()
+    assert Path(out["outputs"]["manifest"]).is_dir() and list(Path(out["outputs"]["manifest"]).glob("part-*.parquet"))
     assert out["bytes_out"] < out["bytes_in"]
 
 

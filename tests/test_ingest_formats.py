@@ -17,7 +17,7 @@ def _run(tmp_path, src, **kw):
     cfg = IngestConfig(sources=[src], **kw)
     out, files = stage.plan(cfg, str(tmp_path / "store"))
     stats = stage.run_ingest(cfg, out, files)
-    manifest = pq.read_table(out.path("manifest.parquet")).to_pylist()
+    manifest = pq.read_table(out.path("manifest")).to_pylist()
     assert stats["docs_in"] == stats["kept"] + sum(stats["rejected"].values())
     return out, stats, manifest
 

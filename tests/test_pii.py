@@ -198,7 +198,7 @@ def test_ingest_counts_a_teams_kinds_in_the_manifest_and_stats(tmp_path):
     out, files = stage.plan(cfg, str(tmp_path / "store"))
     stats = stage.run_ingest(cfg, out, files)
     assert stats["redactions"] == {"email": 1, "phone": 1, "person": 2}
-    manifest = pq.read_table(out.path("manifest.parquet")).to_pylist()
+    manifest = pq.read_table(out.path("manifest")).to_pylist()
     assert sorted(r["pii_other"] or "" for r in manifest) == ["", '{"person": 2}']
     bad = IngestConfig(sources=cfg.sources, pii={"recognizers": ["helpers.pii_names:not_a_recognizer"]})
     out, files = stage.plan(bad, str(tmp_path / "store"))

@@ -120,7 +120,7 @@ def test_mlflow_records_parent_and_stage_runs(first_run, home):
     assert "Against the champion" in Path(client.download_artifacts(reg.info.run_id, "eval_report.md")).read_text()
     ingest_run = next(c for c in children if c.data.tags["werk.stage"] == "ingest")
     assert {a.path for a in client.list_artifacts(ingest_run.info.run_id, "manifest")} >= {
-        "manifest/manifest.parquet", "manifest/stats.json", "manifest/_SUCCESS.json"}
+        "manifest/stats.json", "manifest/_SUCCESS.json"}
 
 
 def test_prefect_flow_run_completed(first_run):

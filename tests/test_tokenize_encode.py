@@ -22,8 +22,7 @@ def _pipeline(tmp_path, corpus_dir, shard_tokens=20_000):
     shards = ing.completion()["shards"]
     tcfg = TokenizerConfig(vocab_size=600)
     tok_out = tok_stage.plan(tcfg, root, ing.key)
-    tok_stage.run_tokenizer(tcfg, tok_out, shards["train"], val_shards=shards["val"],
-                            manifest_uri=ing.path("manifest.parquet"))
+    tok_stage.run_tokenizer(tcfg, tok_out, shards["train"], val_shards=shards["val"])
     ecfg = EncodeConfig(shard_tokens=shard_tokens)
     enc_out = encode_stage.plan(ecfg, root, ing.key, tok_out.key)
     summary = encode_stage.run_encode(ecfg, enc_out, shards, tok_out.path("tokenizer.json"))

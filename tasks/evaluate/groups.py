@@ -15,8 +15,9 @@ def held_out_groups(manifest_uri: str, index_uri: str, val_shards: list[str], eo
     """`source:<name>` and `language:<code>` -> the group's validation documents' tokens, in
     index order, each document ending with `<|endoftext|>` (the stream starts with one too)."""
     fs, path = storage.filesystem(manifest_uri)
-    with fs.open(path, "rb") as fh:
-        manifest = pq.read_table(fh, columns=["doc_id", "source", "language"]).to_pylist()
+    # The manifest's parts, validation rows only (size: the held-out documents).
+    manifest = pq.read_table(path, filesystem=fs, columns=["doc_id", "source", "language"],
+                             filters=[("split", "==", "val")]).to_pylist()
     fs, path = storage.filesystem(index_uri)
     with fs.open(path, "rb") as fh:
         index = [r for r in pq.read_table(fh).to_pylist() if r["split"] == "val"]

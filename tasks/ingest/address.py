@@ -11,7 +11,7 @@ from tasks.ingest.config import IngestConfig
 from tasks.ingest.readers import scan_source
 
 STAGE = "ingest"
-VERSION = 3  # 3: redaction by libphonenumber metadata and span resolution (different output)
+VERSION = 4  # 4: corpus-wide dedup by hash partitions and connected components; manifest in parts
 
 
 def source_fingerprint(cfg: IngestConfig) -> dict[str, Any]:

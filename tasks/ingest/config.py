@@ -115,4 +115,8 @@ class IngestConfig(StageConfig):
     dedup: DedupConfig = DedupConfig()
     pii: PiiConfig = PiiConfig()
     unit_bytes: int = Field(64 << 20, ge=1, description="Input bytes per Ray task (small files are grouped).")
+    partitions: int = Field(
+        16, ge=1, le=4096,
+        description="Hash partitions of the corpus-wide dedup: one task each, holding ~1/partitions of the "
+                    "corpus's dedup keys. Raise it with the corpus (a partition of ~10 M documents is a few GB).")
     num_workers: int | None = Field(None, ge=1, description="Ray tasks in flight; default: the cluster's CPUs.")

@@ -1,10 +1,10 @@
 """What one worker does with one unit, in two passes around the corpus-wide deduplication.
 
 Pass 1 (`scan_unit`): read, clean, filter (length, quality, language), redact PII, hash and
-sign every record; write the surviving candidates and the rejects to work files; return only
-small facts (ids, hashes, signatures, counts) to the driver.
-Pass 2 (`write_unit`): given the driver's dedup decisions, write this unit's train/val shards and
-its quarantine shard; return the manifest rows.
+sign every record; write the surviving candidates, the rejects, the signatures and the unit's dedup
+keys (see `shuffle.py`) to work files; return only counts.
+Pass 2 (`write_unit`): with the corpus-wide verdicts of the unit's range, write this unit's
+train/val shards, its quarantine part and its manifest part; return counts.
 Both are pure functions of their inputs, so any number of workers produces identical files.
 """
 
@@ -13,23 +13,26 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from infra import storage
 from tasks.ingest.clean import InvalidText, normalize
 from tasks.ingest.config import IngestConfig
-from tasks.ingest.dedup import signature
 from tasks.ingest.filters.language import identify, language_issue
 from tasks.ingest.filters.quality import quality_issue
+from tasks.ingest.minhash import band_keys, signature
+from tasks.ingest.near import write_signatures
 from tasks.ingest.pii.recognizer import load as load_recognizer
 from tasks.ingest.pii.redact import KINDS, redact
 from tasks.ingest.readers import read_file
+from tasks.ingest.shuffle import BAND, EXACT, ID, UnitKeys, id_key
+from tasks.ingest.split import is_validation
 from tasks.ingest.units import Unit
+from tasks.ingest.verdicts import unit_verdicts
+from tasks.ingest.work import Work, position, read_table, resumable, write_table
 
 CANDIDATE_SCHEMA = pa.schema([
     ("doc_id", pa.string()), ("text", pa.large_string()), ("sha256", pa.string()), ("source", pa.string()),
@@ -43,52 +46,44 @@ QUARANTINE_SCHEMA = pa.schema([
     ("location", pa.string()), ("source", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
     ("text", pa.large_string()),
 ])
-DOCS_SCHEMA = pa.schema([("doc_id", pa.string()), ("text", pa.large_string())])
+# The language travels with the text, so readers of a split (the tokenizer's fertility table) need
+# no corpus-wide lookup.
+DOCS_SCHEMA = pa.schema([("doc_id", pa.string()), ("text", pa.large_string()), ("language", pa.string())])
+MANIFEST_SCHEMA = pa.schema([f for f in CANDIDATE_SCHEMA if f.name != "text"] +
+                            [pa.field("split", pa.string()), pa.field("shard", pa.string()), pa.field("row", pa.int64())])
 QUARANTINE_TEXT_LIMIT = 1 << 20  # keep up to 1 MB of a rejected document for inspection
 
 
-@dataclass
-class ScanResult:
-    unit: int
-    doc_ids: list[str] = field(default_factory=list)
-    sha256: list[str] = field(default_factory=list)
-    signatures: np.ndarray | None = None
-    docs_in: int = 0
-    bytes_in: int = 0
-    rejected: Counter = field(default_factory=Counter)
-
-
-def work_path(work_uri: str, unit: int, kind: str) -> str:
-    return storage.join(work_uri, f"unit-{unit:05d}.{kind}.parquet")
-
-
 def _write(uri: str, rows: list[dict], schema: pa.Schema) -> None:
-    with storage.open_write(uri) as fh:
-        pq.write_table(pa.Table.from_pylist(rows, schema=schema), fh, compression="zstd")
+    write_table(uri, pa.Table.from_pylist(rows, schema=schema))
 
 
-def scan_unit(cfg: IngestConfig, unit: Unit, work_uri: str) -> ScanResult:
-    res = ScanResult(unit.index)
+@resumable("scan")
+def scan_unit(work: Work, index: int, cfg: IngestConfig, unit: Unit) -> dict[str, Any]:
     src = unit.source
+    docs_in = bytes_in = 0
+    rejected: Counter = Counter()
+    # This unit's candidates, rejects, signatures and keys: memory O(one unit).
     candidates: list[dict[str, Any]] = []
     rejects: list[dict[str, Any]] = []
     sigs: list[np.ndarray] = []
+    keys = UnitKeys()
     kinds, regions = tuple(cfg.pii.kinds), tuple(cfg.pii.phone_regions)
     recognizers = tuple(load_recognizer(path) for path in cfg.pii.recognizers) if cfg.pii.enabled else ()
 
     def reject(location: str, reason: str, detail: str = "", text: str | None = None) -> None:
-        res.rejected[reason] += 1
+        rejected[reason] += 1
         rejects.append({"location": location, "source": src.name, "reason": reason, "detail": detail[:500],
                         "text": text[:QUARANTINE_TEXT_LIMIT] if text else None})
 
     for uri in unit.files:
         for rec in read_file(src, uri):
-            res.docs_in += 1
+            docs_in += 1
             if rec.error:
                 reject(rec.location, rec.error, rec.detail)
                 continue
             raw = rec.raw
-            res.bytes_in += len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+            bytes_in += len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
             try:
                 text = normalize(raw)
             except InvalidText as exc:
@@ -128,10 +123,14 @@ def scan_unit(cfg: IngestConfig, unit: Unit, work_uri: str) -> ScanResult:
             encoded = text.encode("utf-8")
             sha = hashlib.sha256(encoded).hexdigest()
             doc_id = f"{src.name}/{rec.external_id or sha[:16]}"
-            res.doc_ids.append(doc_id)
-            res.sha256.append(sha)
+            at = position(index, len(candidates))
+            if cfg.dedup.exact:
+                keys.add(EXACT, bytes.fromhex(sha[:32]), at, doc_id)
+            keys.add(ID, id_key(doc_id), at, doc_id)
             if cfg.dedup.near:
-                sigs.append(signature(text, cfg.dedup))
+                sigs.append(sig := signature(text, cfg.dedup))
+                for key in band_keys(sig, cfg.dedup):
+                    keys.add(BAND, key, at)
             candidates.append({
                 "doc_id": doc_id, "text": text, "sha256": sha, "source": src.name, "location": rec.location,
                 "license": src.license, "language_hint": src.language, "language": language, "language_confidence": confidence,
@@ -140,45 +139,59 @@ def scan_unit(cfg: IngestConfig, unit: Unit, work_uri: str) -> ScanResult:
                 "pii_other": json.dumps(dict(sorted(other.items()))) if (other := {k: n for k, n in counts.items() if k not in KINDS}) else None,
                 "metadata": json.dumps(rec.metadata, ensure_ascii=False, sort_keys=True, default=str) if rec.metadata else None,
             })
-    if sigs:
-        res.signatures = np.stack(sigs)
-    _write(work_path(work_uri, unit.index, "candidates"), candidates, CANDIDATE_SCHEMA)
-    _write(work_path(work_uri, unit.index, "rejects"), rejects, QUARANTINE_SCHEMA)
-    return res
+    if cfg.dedup.near:
+        write_signatures(work, index, np.stack(sigs) if sigs else np.empty((0, cfg.dedup.num_perm), np.uint32))
+    _write(work.unit_file(index, "candidates"), candidates, CANDIDATE_SCHEMA)
+    _write(work.unit_file(index, "rejects"), rejects, QUARANTINE_SCHEMA)
+    records = keys.write(work, index)
+    return {"docs_in": docs_in, "bytes_in": bytes_in, "rejected": dict(rejected), "candidates": len(candidates),
+            "records": records}
 
 
 def shard_name(split: str, unit: int) -> str:
     return f"{split}/part-{unit:05d}.parquet"
 
 
-def write_unit(unit: int, work_uri: str, out_uri: str, verdicts: list[tuple[str, str]]) -> dict[str, Any]:
-    """Write shards for one unit. `verdicts[i]` is ("train", "") or ("val", "") for a kept
-    candidate, or (reason, detail) for one the corpus-wide checks rejected. Returns the manifest
-    rows, the shards written and the byte count."""
-    fs, path = storage.filesystem(work_path(work_uri, unit, "candidates"))
-    candidates = pq.read_table(path, filesystem=fs).to_pylist()
-    fs, path = storage.filesystem(work_path(work_uri, unit, "rejects"))
-    quarantine = pq.read_table(path, filesystem=fs).to_pylist()
+def manifest_part(unit: int) -> str:
+    return f"manifest/part-{unit:05d}.parquet"
+
+
+@resumable("write")
+def write_unit(work: Work, index: int, out_uri: str, val_fraction: float, force_val: str | None = None) -> dict[str, Any]:
+    """Write one unit's shards, quarantine part and manifest part from its candidates and the
+    corpus-wide verdicts. A kept document goes to validation when its content hash says so
+    (`split.py`), or when its hash is `force_val` (the one held out of a corpus too small to
+    have any). Returns counts; `min_sha` is the lowest content hash kept, for that rule."""
+    candidates = read_table(work.unit_file(index, "candidates")).to_pylist()
+    quarantine = read_table(work.unit_file(index, "rejects")).to_pylist()
+    verdicts = unit_verdicts(work, index)
     splits: dict[str, list[dict]] = {"train": [], "val": []}
     manifest = []
-    if len(verdicts) != len(candidates):
-        raise ValueError(f"unit {unit}: {len(verdicts)} verdicts for {len(candidates)} candidates")
-    for doc, (verdict, detail) in zip(candidates, verdicts):
-        if verdict not in splits:
-            quarantine.append({"location": doc["location"], "source": doc["source"], "reason": verdict,
+    lost: Counter = Counter()
+    redactions: Counter = Counter()
+    for i, doc in enumerate(candidates):
+        if i in verdicts:
+            reason, detail = verdicts[i]
+            lost[reason] += 1
+            quarantine.append({"location": doc["location"], "source": doc["source"], "reason": reason,
                                "detail": detail, "text": doc["text"][:QUARANTINE_TEXT_LIMIT]})
             continue
-        split = verdict
+        split = "val" if doc["sha256"] == force_val or is_validation(doc["sha256"], val_fraction) else "train"
         row = len(splits[split])
-        splits[split].append({"doc_id": doc["doc_id"], "text": doc["text"]})
+        splits[split].append({"doc_id": doc["doc_id"], "text": doc["text"], "language": doc["language"]})
         manifest.append({**{k: v for k, v in doc.items() if k != "text"}, "split": split,
-                         "shard": shard_name(split, unit), "row": row})
+                         "shard": shard_name(split, index), "row": row})
+        redactions.update({k: doc[f"pii_{k}"] for k in KINDS})
+        if doc["pii_other"]:
+            redactions.update(json.loads(doc["pii_other"]))
     shards = {}
     for split, docs in splits.items():
         if docs:
-            _write(storage.join(out_uri, shard_name(split, unit)), docs, DOCS_SCHEMA)
-            shards[split] = shard_name(split, unit)
-    # Written even when empty, so every unit has its quarantine part and the folder always exists.
-    _write(storage.join(out_uri, f"quarantine/part-{unit:05d}.parquet"), quarantine, QUARANTINE_SCHEMA)
-    return {"unit": unit, "manifest": manifest, "shards": shards, "quarantined": len(quarantine),
-            "bytes_out": sum(d["bytes"] for d in manifest)}
+            _write(storage.join(out_uri, shard_name(split, index)), docs, DOCS_SCHEMA)
+            shards[split] = shard_name(split, index)
+    # Written even when empty, so every unit has its quarantine and manifest parts.
+    _write(storage.join(out_uri, f"quarantine/part-{index:05d}.parquet"), quarantine, QUARANTINE_SCHEMA)
+    _write(storage.join(out_uri, manifest_part(index)), manifest, MANIFEST_SCHEMA)
+    return {"kept": len(manifest), "splits": {k: len(v) for k, v in splits.items()}, "rejected": dict(lost),
+            "redactions": {k: n for k, n in redactions.items() if n}, "shards": shards, "quarantined": len(quarantine),
+            "bytes_out": sum(d["bytes"] for d in manifest), "min_sha": min((d["sha256"] for d in manifest), default=None)}

@@ -1,39 +1,52 @@
 """The ingest stage: sources in; clean, filtered, deduplicated, redacted documents out.
 
-Work is spread over Ray tasks (see `process.py`); the driver only makes the corpus-wide
-decisions (exact and near duplicates, duplicate ids, the train/validation split) in canonical
-order, so outputs are byte-identical for any number of workers.
+Every step that touches documents runs as Ray tasks over files on the storage root; the driver
+holds the file list, the unit plan, counters and URIs, so its memory does not grow with the corpus:
+1. `scan_unit` per unit (`process.py`): candidates, rejects, signatures, dedup keys;
+2. `group_partition` per hash partition (`groups.py`): exact and id duplicates, LSH pairs;
+3. near duplicates (`near.py`): `attach` and `confirm` per range of units, then `components`;
+4. `gather` per range of units (`verdicts.py`): each losing document's verdict;
+5. `write_unit` per unit: shards, quarantine and manifest parts.
+Each group's survivor is its first member in canonical order (source, file, record), so outputs
+are byte-identical for any number of workers; each step is resumable (`work.py`).
 
 Output (under a content-addressed directory):
-- `train/part-NNNNN.parquet`, `val/part-NNNNN.parquet`: `doc_id`, `text`; one part per input unit.
-- `manifest.parquet`: one row per kept document: `doc_id`, `sha256` (of the output text), `source`,
-  `location` (file and line/row), `license`, `language`, `language_confidence`, `bytes`, `filters`
-  passed, `pii_<kind>` redaction counts, `metadata`, `split`, and `shard` + `row`: where it is.
+- `train/part-NNNNN.parquet`, `val/part-NNNNN.parquet`: `doc_id`, `text`, `language`; one part
+  per input unit.
+- `manifest/part-NNNNN.parquet`: one row per kept document of the unit: `doc_id`, `sha256` (of
+  the output text), `source`, `location` (file and line/row), `license`, `language`,
+  `language_confidence`, `bytes`, `filters` passed, `pii_<kind>` redaction counts, `metadata`,
+  `split`, and `shard` + `row`: where it is.
+- `index/part-NNNN.parquet`: `doc_id` → canonical position, hash-partitioned by id, so finding a
+  document reads two small files (`lookup.py`).
 - `quarantine/part-NNNNN.parquet`: every rejected record with `reason`, `detail` and its text.
 - `stats.json`: `docs_in == kept + sum(rejected.values())`, per reason, per source, redactions.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any, Callable, Iterable
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from infra import storage
 from tasks.artifacts import StageOutput
 from tasks.ingest.address import STAGE, VERSION, plan, source_fingerprint  # noqa: F401 (the stage's address)
 from tasks.ingest.config import IngestConfig
-from tasks.ingest.dedup import NearDuplicates
+from tasks.ingest.groups import group_partition
+from tasks.ingest.near import attach, components, confirm
 from tasks.ingest.pii.recognizer import load as load_recognizer
 from tasks.ingest.pii.redact import KINDS
-from tasks.ingest.process import CANDIDATE_SCHEMA, ScanResult, scan_unit, write_unit
-from tasks.ingest.split import is_validation
+from tasks.ingest.process import scan_unit, write_unit
 from tasks.ingest.units import plan_units
+from tasks.ingest.verdicts import gather
+from tasks.ingest.work import Work
 
 Mapper = Callable[[Callable, list[tuple]], list[Any]]
+
+# The steps, in order, for progress reports.
+PHASES = ("scan_unit", "group_partition", "attach", "confirm", "components", "gather", "write_unit")
 
 
 def local_map(fn: Callable, args: list[tuple]) -> list[Any]:
@@ -43,48 +56,9 @@ def local_map(fn: Callable, args: list[tuple]) -> list[Any]:
 
 def ingest_outputs(out: StageOutput) -> dict[str, str]:
     return {
-        "train": out.path("train"), "val": out.path("val"), "manifest": out.path("manifest.parquet"),
-        "quarantine": out.path("quarantine"), "stats": out.path("stats.json"),
+        "train": out.path("train"), "val": out.path("val"), "manifest": out.path("manifest"),
+        "index": out.path("index"), "quarantine": out.path("quarantine"), "stats": out.path("stats.json"),
     }
-
-
-def _decide(cfg: IngestConfig, scans: list[ScanResult]) -> tuple[list[list[tuple[str, str]]], Counter]:
-    """Corpus-wide verdicts per unit and candidate, walking units and records in canonical order."""
-    seen_sha: dict[str, str] = {}
-    seen_ids: set[str] = set()
-    near = NearDuplicates(cfg.dedup) if cfg.dedup.near else None
-    rejected: Counter = Counter()
-    verdicts: list[list[tuple[str, str]]] = []
-    kept: list[tuple[int, int, str]] = []  # (unit, position, sha) of kept candidates
-    index = 0
-    for scan in scans:
-        unit_verdicts: list[tuple[str, str]] = []
-        for pos, (doc_id, sha) in enumerate(zip(scan.doc_ids, scan.sha256)):
-            verdict: tuple[str, str] | None = None
-            if cfg.dedup.exact and sha in seen_sha:
-                verdict = ("duplicate_exact", f"same text as {seen_sha[sha]}")
-            elif doc_id in seen_ids:
-                verdict = ("duplicate_id", doc_id)
-            elif near is not None:
-                match = near.check(index, scan.signatures[pos])
-                if match is not None:
-                    verdict = ("duplicate_near", f"near duplicate of document #{match}")
-            index += 1
-            if verdict:
-                rejected[verdict[0]] += 1
-                unit_verdicts.append(verdict)
-                continue
-            seen_sha.setdefault(sha, doc_id)
-            seen_ids.add(doc_id)
-            split = "val" if is_validation(sha, cfg.val_fraction) else "train"
-            unit_verdicts.append((split, ""))
-            kept.append((len(verdicts), pos, sha))
-        verdicts.append(unit_verdicts)
-    # A tiny corpus may hash no document into validation: hold out the lowest-hash one.
-    if len(kept) >= 2 and not any(verdicts[u][p][0] == "val" for u, p, _ in kept):
-        u, p, _ = min(kept, key=lambda k: k[2])
-        verdicts[u][p] = ("val", "")
-    return verdicts, rejected
 
 
 def run_ingest(
@@ -95,56 +69,72 @@ def run_ingest(
         for path in cfg.pii.recognizers:
             load_recognizer(path)
     units = plan_units(cfg, {s.name: files[s.name] for s in cfg.sources})
-    work = out.path("_work")
-    scans: list[ScanResult] = mapper(scan_unit, [(cfg, u, work) for u in units])
-    verdicts, dedup_rejected = _decide(cfg, scans)
-    written = mapper(write_unit, [(u.index, work, out.uri, v) for u, v in zip(units, verdicts)])
+    work = Work(out.path("_work"), len(units), cfg.partitions)
+    # Results are small dicts of counts: the driver holds O(units + partitions) of them.
+    scans = mapper(scan_unit, [(work, u.index, cfg, u) for u in units])
+    mapper(group_partition, [(work, p, out.uri) for p in range(cfg.partitions)])
+    near: dict[str, int] = {}
+    if cfg.dedup.near:
+        attached = mapper(attach, [(work, r, cfg.dedup.num_perm) for r in range(work.ranges)])
+        mapper(confirm, [(work, r, cfg.dedup) for r in range(work.ranges)])
+        groups = mapper(components, [(work, 0)])[0]
+        near = {"candidate_pairs": sum(a["pairs"] for a in attached), "confirmed_pairs": groups["pairs"],
+                "groups": groups["groups"], "duplicates": groups["losers"]}
+    mapper(gather, [(work, r, cfg.dedup.near) for r in range(work.ranges)])
+    written = mapper(write_unit, [(work, u.index, out.uri, cfg.val_fraction) for u in units])
+    written = _hold_out_one(work, out, cfg, written)
 
-    manifest = [row for w in written for row in w["manifest"]]
-    manifest_schema = pa.schema([f for f in CANDIDATE_SCHEMA if f.name != "text"] +
-                                [pa.field("split", pa.string()), pa.field("shard", pa.string()), pa.field("row", pa.int64())])
-    with storage.open_write(out.path("manifest.parquet")) as fh:
-        pq.write_table(pa.Table.from_pylist(manifest, schema=manifest_schema), fh, compression="zstd")
-
-    rejected = sum((s.rejected for s in scans), Counter()) + dedup_rejected
+    rejected: Counter = Counter()
+    redactions: Counter = Counter()
     by_source: dict[str, Counter] = {s.name: Counter() for s in cfg.sources}
-    for unit, scan in zip(units, scans):
+    for unit, scan, w in zip(units, scans, written):
+        rejected.update(scan["rejected"])
+        rejected.update(w["rejected"])
+        redactions.update(w["redactions"])
         c = by_source[unit.source.name]
-        c["docs_in"] += scan.docs_in
-        c["rejected"] += sum(scan.rejected.values()) + sum(1 for v in verdicts[unit.index] if v[0] not in ("train", "val"))
-    for row in manifest:
-        by_source[row["source"]]["kept"] += 1
+        c["docs_in"] += scan["docs_in"]
+        c["kept"] += w["kept"]
+        c["rejected"] += sum(scan["rejected"].values()) + sum(w["rejected"].values())
     stats = {
-        "docs_in": sum(s.docs_in for s in scans),
-        "kept": len(manifest),
+        "docs_in": sum(s["docs_in"] for s in scans),
+        "kept": sum(w["kept"] for w in written),
         "rejected": dict(sorted(rejected.items())),
-        # Redactions in the kept documents (the manifest's pii_<kind> columns add up to these).
-        "redactions": _redactions(manifest),
+        # Redactions in the kept documents (the manifest's pii_<kind> columns add up to these):
+        # Werk's kinds, then a team's recognisers' kinds.
+        "redactions": dict(sorted(redactions.items(), key=lambda kv: (kv[0] not in KINDS, kv[0]))),
         "by_source": {k: dict(v) for k, v in by_source.items()},
-        "splits": {s: sum(1 for r in manifest if r["split"] == s) for s in ("train", "val")},
-        "bytes_in": sum(s.bytes_in for s in scans),
+        "splits": {s: sum(w["splits"][s] for w in written) for s in ("train", "val")},
+        "bytes_in": sum(s["bytes_in"] for s in scans),
         "bytes_out": sum(w["bytes_out"] for w in written),
         # Files under a source that are not of a supported type: named, never silently skipped.
         "files_ignored": {s.name: files[f"{s.name}:ignored"] for s in cfg.sources if files[f"{s.name}:ignored"]},
         "units": len(units),
+        "partitions": cfg.partitions,
+        # Near-duplicate search: unique LSH candidate pairs, those confirmed, the groups they form
+        # and the documents those groups reject (before exact and id verdicts take precedence).
+        "near_dedup": near,
     }
     if stats["docs_in"] != stats["kept"] + sum(stats["rejected"].values()):
         raise AssertionError(f"ingest counts do not reconcile: {stats}")
     shards = {split: [out.path(w["shards"][split]) for w in written if split in w["shards"]] for split in ("train", "val")}
     storage.write_json(out.path("stats.json"), stats)
     out.publish({"stats": stats, "outputs": ingest_outputs(out), "shards": shards})
-    _remove_work(work)
+    _remove_work(work.uri)
     return stats
 
 
-def _redactions(manifest: list[dict[str, Any]]) -> dict[str, int]:
-    """Redactions per kind in the kept documents: Werk's kinds, then a team's recognisers' kinds."""
-    total: Counter = Counter()
-    for row in manifest:
-        total.update({k: row[f"pii_{k}"] for k in KINDS})
-        if row["pii_other"]:
-            total.update(json.loads(row["pii_other"]))
-    return {k: n for k, n in sorted(total.items(), key=lambda kv: (kv[0] not in KINDS, kv[0])) if n}
+def _hold_out_one(work: Work, out: StageOutput, cfg: IngestConfig, written: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A tiny corpus may hash no document into validation: hold out its lowest-hash one by
+    writing that document's unit again (only ever for corpora of a handful of documents)."""
+    if sum(w["kept"] for w in written) < 2 or any(w["splits"]["val"] for w in written):
+        return written
+    sha, unit = min((w["min_sha"], i) for i, w in enumerate(written) if w["min_sha"])
+    for name in written[unit]["shards"].values():  # its train part may end up empty, so not rewritten
+        fs, path = storage.filesystem(out.path(name))
+        fs.rm(path)
+    written = list(written)
+    written[unit] = write_unit.__wrapped__(work, unit, out.uri, cfg.val_fraction, sha)
+    return written
 
 
 def _remove_work(work: str) -> None:

@@ -63,24 +63,19 @@ def sampled(texts: Iterable[str], total_bytes: int, sample_bytes: int | None) ->
             yield text
 
 
-def _val_docs(val_shards: list[str], manifest_uri: str | None) -> Iterator[tuple[str | None, str]]:
+def _val_docs(val_shards: list[str]) -> Iterator[tuple[str | None, str]]:
+    """(language, text) of the validation documents, one shard in memory at a time."""
     import pyarrow.parquet as pq
 
-    language: dict[str, str | None] = {}
-    if manifest_uri:
-        fs, path = storage.filesystem(manifest_uri)
-        m = pq.read_table(path, filesystem=fs, columns=["doc_id", "language"])
-        language = dict(zip(m.column("doc_id").to_pylist(), m.column("language").to_pylist()))
     for uri in val_shards:
         fs, path = storage.filesystem(uri)
-        t = pq.read_table(path, filesystem=fs, columns=["doc_id", "text"])
-        for doc_id, text in zip(t.column("doc_id").to_pylist(), t.column("text").to_pylist()):
-            yield language.get(doc_id), text
+        t = pq.read_table(path, filesystem=fs, columns=["language", "text"])
+        yield from zip(t.column("language").to_pylist(), t.column("text").to_pylist())
 
 
 def run_tokenizer(
     cfg: TokenizerConfig, out: StageOutput, train_shards: list[str], train_bytes: int = 0,
-    val_shards: list[str] | None = None, manifest_uri: str | None = None,
+    val_shards: list[str] | None = None,
 ) -> dict:
     if cfg.uri:
         tok = Tokenizer.from_str(storage.read_text(cfg.uri))
@@ -94,7 +89,7 @@ def run_tokenizer(
     serialized = tok.to_str()
     with storage.open_write(out.path("tokenizer.json"), "w") as fh:
         fh.write(serialized)
-    table = fertility(tok, _val_docs(val_shards or [], manifest_uri))
+    table = fertility(tok, _val_docs(val_shards or []))
     storage.write_json(out.path("fertility.json"), table)
     with storage.open_write(out.path("fertility.md"), "w") as fh:
         fh.write(fertility_markdown(table))

@@ -1,0 +1,60 @@
+"""MinHash signatures of word n-gram shingles, and the LSH band keys that find candidate pairs.
+
+The permutations are built once per process (per `num_perm` and seed), not once per document.
+Band and row counts are the ones datasketch's `MinHashLSH` derives for the threshold, favouring
+recall (few missed pairs): every candidate pair is then confirmed by its estimated Jaccard
+similarity, so precision does not suffer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import lru_cache
+
+import numpy as np
+from datasketch import MinHash
+
+from tasks.ingest.config import DedupConfig
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+# 32-bit affine permutations: collision-free, and half the memory of 64-bit signatures.
+SCHEME = "affine32"
+# Weights of false positives and false negatives when choosing bands: recall first.
+LSH_WEIGHTS = (0.1, 0.9)
+
+
+@lru_cache(maxsize=4)
+def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    return MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME).permutations
+
+
+def signature(text: str, cfg: DedupConfig) -> np.ndarray:
+    words = _WORD.findall(text.lower())
+    n = cfg.shingle_words
+    shingles = {" ".join(words[i : i + n]).encode() for i in range(max(1, len(words) - n + 1))}
+    m = MinHash(num_perm=cfg.num_perm, seed=cfg.seed, scheme=SCHEME,
+                permutations=_permutations(cfg.num_perm, cfg.seed))
+    m.update_batch(sorted(shingles))
+    return m.hashvalues.astype(np.uint32, copy=False)
+
+
+@lru_cache(maxsize=16)
+def bands(cfg: DedupConfig) -> tuple[int, int]:
+    """(bands, rows per band) for the threshold."""
+    from datasketch.lsh import _optimal_param
+
+    return _optimal_param(cfg.threshold, cfg.num_perm, *LSH_WEIGHTS)
+
+
+def band_keys(sig: np.ndarray, cfg: DedupConfig) -> list[bytes]:
+    """One 16-byte key per band: two documents share a key when that band of their signatures is
+    equal (the band's number is hashed in, so equal values in different bands do not collide)."""
+    b, r = bands(cfg)
+    return [hashlib.blake2b(sig[i * r:(i + 1) * r].tobytes(), digest_size=16, salt=i.to_bytes(2, "big")).digest()
+            for i in range(b)]
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Estimated Jaccard similarity of signature rows: the share of equal values."""
+    return (a == b).mean(axis=-1)
