@@ -222,7 +222,7 @@ def evaluate(recipe: Recipe, root: str, parent_id: str, ingest_result: dict, tok
         inputs = stage.EvalInputs(
             weights=pretrain_result["weights"], config=pretrain_result["model_config"],
             tokenizer=tok_result["tokenizer"], encode_summary=encode_result["summary"],
-            encode_index=storage.join(encode_result["uri"], "index.parquet"),
+            encode_index=storage.join(encode_result["uri"], "index"),
             ingest_manifest=ingest_result["outputs"]["manifest"],
             checkpoints=_kept_checkpoints(pretrain_result["summary"]),
             final_step=pretrain_result["summary"]["global_step"],

@@ -74,7 +74,7 @@ def test_ingest_and_encode_with_s3_sources_and_root(s3, corpus_dir, tmp_path, mo
     assert len(shards) >= 2 and all(u.startswith("s3://") for u in shards)
     tokens = sum(len(open_shard(storage.local_copy(u))[1]) for u in shards)
     assert tokens == summary["splits"]["train"]["tokens"]
-    assert storage.exists(enc.path("index.parquet"))
+    assert storage.exists(enc.path("index"))
     # Published, and found again by a second plan with the same inputs (S3 ETags in the address).
     assert enc.is_complete() and ingest_stage.plan(icfg, root)[0] == ing
 

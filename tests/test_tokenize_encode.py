@@ -45,7 +45,7 @@ def test_shards_and_index_reconstruct_every_document(tmp_path, corpus_dir):
     assert len(train["shards"]) > 1  # small shard size forces several shards
     shards = {uri.rsplit("/", 1)[-1]: open_shard(uri)[1] for uri in train["shards"] + summary["splits"]["val"]["shards"]}
     assert sum(len(s) for n, s in shards.items() if n.startswith("train")) == train["tokens"]
-    index = pq.read_table(enc_out.path("index.parquet")).to_pylist()
+    index = pq.read_table(enc_out.path("index")).to_pylist()
     docs = {}
     for uri in outputs["train"]:
         docs.update(zip(*[pq.read_table(uri).column(c).to_pylist() for c in ("doc_id", "text")]))

@@ -7,7 +7,7 @@ from tasks.artifacts import StageOutput
 from tasks.encode.config import EncodeConfig
 
 STAGE = "encode"
-VERSION = 2
+VERSION = 3  # 3: the document index in parts, one per ingest part
 
 
 def plan(cfg: EncodeConfig, root: str, ingest_key: str, tokenizer_key: str) -> StageOutput:

@@ -14,7 +14,7 @@ A shard is a 64-byte little-endian header followed by the tokens, so it can be m
 
 Tokens are uint16 when the vocabulary fits (< 65,536 ids), else uint32. Readers check the magic,
 the version, the item size and that the file length matches n_tokens, and refuse anything else.
-The document index (doc id -> shard, offset, length) is `index.parquet` beside the shards.
+The document index (doc id -> shard, offset, length) is `index/` beside the shards.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ Each ingest part (a Parquet file of documents) is encoded by one Ray task into o
 shards named after the part, so the output does not depend on the number of workers. Each
 document's tokens are followed by `<|endoftext|>`. Shards are written whole and published
 atomically; `shards.json` lists every shard with its sha256, token and document counts, and
-`index.parquet` maps every doc id to (split, shard, offset, length): any token can be traced to
-its document in one lookup.
+`index/<split>-<part>.parquet` (written by the part's task, so the driver never holds one row per
+document) maps every doc id to (split, shard, offset, length): any token can be traced to its
+document.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def _cached_tokenizer(uri: str):
 def encode_part(
     cfg: EncodeConfig, split: str, part: int, part_uri: str, out_uri: str, tokenizer_uri: str, single_thread: bool
 ) -> dict[str, Any]:
-    """Encode one ingest part into shards `<split>-<part>-<k>.bin`; returns manifest and index rows."""
+    """Encode one ingest part into shards `<split>-<part>-<k>.bin` and its index part; returns the
+    shards' manifest rows."""
     if single_thread:  # one Ray task per CPU: the tokenizer's own thread pool would oversubscribe
         os.environ["RAYON_NUM_THREADS"] = "1"
     tok = _cached_tokenizer(tokenizer_uri)
@@ -88,7 +90,13 @@ def encode_part(
                 flush()
     if pending:
         flush()
-    return {"shards": shards, "index": index, "text_bytes": sum(len(t.encode("utf-8")) for t in texts)}
+    with storage.open_write(storage.join(out_uri, index_part(split, part))) as fh:
+        pq.write_table(pa.Table.from_pylist(index, schema=INDEX_SCHEMA), fh, compression="zstd")
+    return {"shards": shards, "text_bytes": sum(len(t.encode("utf-8")) for t in texts)}
+
+
+def index_part(split: str, part: int) -> str:
+    return f"index/{split}-{part:05d}.parquet"
 
 
 def run_encode(
@@ -103,9 +111,6 @@ def run_encode(
     manifest = [s for r in results for s in r["shards"]]
     if not any(s["tokens"] for s in manifest if s["split"] == "train"):
         raise ValueError("the training split is empty: nothing to encode")
-    with storage.open_write(out.path("index.parquet")) as fh:
-        pq.write_table(pa.Table.from_pylist([row for r in results for row in r["index"]], schema=INDEX_SCHEMA),
-                       fh, compression="zstd")
     storage.write_json(out.path("shards.json"), manifest)
     splits: dict[str, Any] = {}
     for split in SPLITS:
@@ -120,5 +125,5 @@ def run_encode(
         }
     summary = {"vocab_size": vocab_size, "dtype": token_dtype(vocab_size).name, "eot_id": tok.token_to_id(EOT),
                "splits": splits}
-    out.publish({"summary": summary, "outputs": {"index": out.path("index.parquet"), "manifest": out.path("shards.json")}})
+    out.publish({"summary": summary, "outputs": {"index": out.path("index"), "manifest": out.path("shards.json")}})
     return summary

@@ -19,8 +19,7 @@ def held_out_groups(manifest_uri: str, index_uri: str, val_shards: list[str], eo
     manifest = pq.read_table(path, filesystem=fs, columns=["doc_id", "source", "language"],
                              filters=[("split", "==", "val")]).to_pylist()
     fs, path = storage.filesystem(index_uri)
-    with fs.open(path, "rb") as fh:
-        index = [r for r in pq.read_table(fh).to_pylist() if r["split"] == "val"]
+    index = pq.read_table(path, filesystem=fs, filters=[("split", "==", "val")]).to_pylist()
     about = {r["doc_id"]: r for r in manifest}
     shards = {PurePosixPath(u).name: np.asarray(open_shard(storage.local_copy(u))[1]) for u in val_shards}
     members: dict[str, list[np.ndarray]] = {}
