@@ -132,7 +132,7 @@ def encode(recipe: Recipe, root: str, parent_id: str, ingest_result: dict[str, A
         progress.finish()
     result = _record(parent_id, out, cached, {"summary": summary}, [])
     open_run(result["run_id"]).log_metrics(
-        {f"{split}.{k}": v for split, s in summary["splits"].items() for k, v in s.items() if k not in ("shards", "sha256")})
+        {f"{split}.{k}": v for split, s in summary["splits"].items() for k, v in s.items() if k not in ("shards", "sha256", "shard_tokens")})
     return result
 
 
@@ -145,6 +145,7 @@ def _pretrain_job(recipe: Recipe, tok_result: dict[str, Any], encode_result: dic
         vocab_size=encode_result["summary"]["vocab_size"],
         train_shards=splits["train"]["shards"], val_shards=splits["val"]["shards"],
         train_sha256=splits["train"].get("sha256"), val_sha256=splits["val"].get("sha256"),
+        train_tokens=splits["train"].get("shard_tokens"), val_tokens=splits["val"].get("shard_tokens"),
         tokenizer_uri=tok_result["tokenizer"],
     )
 

@@ -142,3 +142,47 @@ def test_source_with_bad_credentials_is_a_clear_error(s3, monkeypatch):
     finally:
         monkeypatch.undo()
         s3fs.S3FileSystem.clear_instance_cache()
+
+
+def test_s3_shards_go_through_a_bounded_verified_node_cache(s3, tmp_path):
+    import hashlib
+    import io
+
+    import numpy as np
+
+    from tasks.encode.shard_format import ShardFormatError, write_shard
+    from tasks.training.data import TokenSamples
+    from tasks.training.shard_store import Shard, ShardStore
+
+    refs = []
+    for i in range(4):
+        buf = io.BytesIO()
+        write_shard(buf, (np.arange(1000) + i * 1000) % 500, n_docs=1, vocab_size=512)
+        uri = f"s3://{BUCKET}/shards/s{i}.bin"
+        with storage.open_write(uri) as fh:
+            fh.write(buf.getvalue())
+        refs.append(Shard(uri, 1000, hashlib.sha256(buf.getvalue()).hexdigest()))
+    size = len(buf.getvalue())
+    cache = tmp_path / "cache"
+    store = ShardStore(cache, limit_bytes=int(2.5 * size), vocab_size=512)
+    ds = TokenSamples(refs, block_size=10, store=store)
+    per_shard = 999 // 10
+
+    def cached() -> set[str]:
+        return {p.name for p in (cache / "files").glob("*/*") if not p.name.startswith(".")}
+
+    for i in range(4):
+        x, _ = ds[[i * per_shard]]
+        assert x[0, 0] == (i * 1000) % 500
+        assert sum(p.stat().st_size for p in (cache / "files").glob("*/*")) <= store.limit_bytes
+    assert cached() == {"s2.bin", "s3.bin"}  # the least recently used made room
+    # Another worker of the node reads a cached shard from the cache, not from S3.
+    fs, _ = storage.filesystem(refs[3].uri)
+    fs.rm(refs[3].uri.removeprefix("s3://"))
+    other = TokenSamples(refs, block_size=10, store=ShardStore(cache, int(2.5 * size), 512))
+    assert other[[3 * per_shard]][0][0, 0] == 3000 % 500
+    # A shard whose bytes differ from the manifest is refused by its URI and never cached.
+    bad = Shard(refs[0].uri, 1000, "0" * 64)
+    with pytest.raises(ShardFormatError, match=f"s3://{BUCKET}/shards/s0.bin"):
+        ShardStore(cache, int(2.5 * size), 512).local(bad)
+    assert "s0.bin" not in cached() and not list(cache.rglob(".*.tmp"))

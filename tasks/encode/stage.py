@@ -119,6 +119,7 @@ def run_encode(
         splits[split] = {
             "shards": [out.path(s["name"]) for s in shard_rows],
             "sha256": [s["sha256"] for s in shard_rows],
+            "shard_tokens": [s["tokens"] for s in shard_rows],
             "tokens": sum(s["tokens"] for s in shard_rows),
             "docs": sum(s["docs"] for s in shard_rows),
             "text_bytes": sum(r["text_bytes"] for _, r in mine),

@@ -82,6 +82,10 @@ class TrainConfig(StageConfig):
     max_rollbacks: int = Field(3, ge=0, description="Rollbacks allowed before the run fails as diverged.")
     val_batches: int = Field(8, ge=1, description="Validation batches per check.")
     log_every_n_steps: int = Field(10, ge=1)
+    shuffle_window_shards: int | None = Field(
+        None, ge=1, description="Read each epoch window by window, this many shards each (permuted), instead of "
+        "from the whole corpus at once: for corpora larger than compute.shard_cache_gb. Default: whole corpus.",
+    )
 
 
 class ComputeConfig(StageConfig):
@@ -107,6 +111,10 @@ class ComputeConfig(StageConfig):
     max_failures: int = Field(0, ge=-1, description="Worker-group restarts from the last checkpoint.")
     torch_threads: int | None = Field(
         None, ge=1, description="Intra-op threads per worker; default: cpus_per_worker."
+    )
+    shard_cache_gb: float | None = Field(
+        None, gt=0.0, description="Node cache for shards read from S3 (WERK_HOME/cache/shards, shared by the node's "
+        "workers); least recently used shards make room. Default: no limit.",
     )
 
     @model_validator(mode="after")

@@ -8,27 +8,59 @@ vectorised index per shard, not one Python call per row. The order samples are d
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from tasks.encode.shard_format import open_shard
+from tasks.encode.shard_format import ShardFormatError, open_shard
+from tasks.training.shard_store import Shard, ShardStore
 
 
 class TokenSamples(Dataset):
-    def __init__(self, shard_paths: list[str | Path], block_size: int) -> None:
-        self.block_size = block_size
-        self.shards = []
+    """The samples of a list of shards: local paths (opened now), or `Shard`s with their token
+    counts, made local by `store` when a batch first reads from them (at most `open_limit` kept
+    mapped at once: the rest of the corpus costs nothing until it is read)."""
+
+    def __init__(self, shard_paths: list[str | Path | Shard], block_size: int, store: ShardStore | None = None,
+                 open_limit: int = 64) -> None:
+        self.block_size, self.store, self.open_limit = block_size, store, open_limit
+        self.sources: list[str | Path | Shard] = []
+        self._open: OrderedDict[int, np.ndarray] = OrderedDict()  # size: at most open_limit maps
         counts = []
-        for path in shard_paths:
-            _, tokens = open_shard(path)
-            n = (len(tokens) - 1) // block_size
+        for source in shard_paths:
+            tokens = source.tokens if isinstance(source, Shard) else None
+            if tokens is None:
+                self._open[len(self.sources)] = tokens_of = open_shard(self._path(source))[1]
+                tokens = len(tokens_of)
+            n = (tokens - 1) // block_size
             if n > 0:
-                self.shards.append(tokens)
+                self.sources.append(source)
                 counts.append(n)
+            else:
+                self._open.pop(len(self.sources), None)
+        self.counts = np.asarray(counts, dtype=np.int64)
         self.cum = np.cumsum([0, *counts])
+
+    def _path(self, source: str | Path | Shard) -> Path:
+        if isinstance(source, Shard):
+            return self.store.local(source) if self.store else Path(source.uri)
+        return Path(source)
+
+    def _tokens(self, s: int) -> np.ndarray:
+        tokens = self._open.get(s)
+        if tokens is None:
+            source = self.sources[s]
+            header, tokens = open_shard(self._path(source))
+            if isinstance(source, Shard) and source.tokens is not None and header.n_tokens != source.tokens:
+                raise ShardFormatError(f"{source.uri}: {header.n_tokens} tokens, the encode manifest says {source.tokens}")
+            self._open[s] = tokens
+            while len(self._open) > self.open_limit:
+                self._open.popitem(last=False)
+        self._open.move_to_end(s)
+        return tokens
 
     def __len__(self) -> int:
         return int(self.cum[-1])
@@ -43,7 +75,7 @@ class TokenSamples(Dataset):
         for s in np.unique(shard_of):
             rows = np.nonzero(shard_of == s)[0]
             starts = (idx[rows] - self.cum[s]) * self.block_size
-            out[rows] = self.shards[s][starts[:, None] + offsets]
+            out[rows] = self._tokens(int(s))[starts[:, None] + offsets]
         t = torch.from_numpy(out)
         return t[:, :-1], t[:, 1:]
 

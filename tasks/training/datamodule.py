@@ -15,23 +15,25 @@ import torch
 from torch.utils.data import DataLoader
 
 from tasks.training.data import OrderedBatches, TokenSamples
-from tasks.training.sampling import GlobalOrderSampler
+from tasks.training.sampling import GlobalOrderSampler, WindowedOrder
+from tasks.training.shard_store import Shard, ShardStore
 
 
 class TokenDataModule(L.LightningDataModule):
     def __init__(
-        self, train_paths: list[str | Path], val_paths: list[str | Path], block_size: int, batch_size: int,
+        self, train_paths: list[str | Path | Shard], val_paths: list[str | Path | Shard], block_size: int, batch_size: int,
         steps_per_round: int, val_batches: int, seed: int, rank: int, world_size: int, num_workers: int = 0,
-        accumulate: int = 1,
+        accumulate: int = 1, store: ShardStore | None = None, window: int | None = None,
     ) -> None:
         super().__init__()
-        self.train_set = TokenSamples(train_paths, block_size)
-        self.val_set = TokenSamples(val_paths, block_size)
+        self.train_set = TokenSamples(train_paths, block_size, store)
+        self.val_set = TokenSamples(val_paths, block_size, store)
         if len(self.val_set) == 0:
             raise ValueError(f"the validation split holds no sample of {block_size + 1} tokens")
+        order = WindowedOrder(self.train_set.counts, seed, window) if window else None
         # The sampler counts micro-batches: `accumulate` of them make one optimizer step.
         self.sampler = GlobalOrderSampler(len(self.train_set), batch_size, steps_per_round * accumulate, seed, rank,
-                                          world_size)
+                                          world_size, order)
         self.samples_per_step = batch_size * world_size * accumulate
         self.batch_size, self.val_batches = batch_size, val_batches
         self.rank, self.world_size, self.num_workers = rank, world_size, num_workers

@@ -19,6 +19,9 @@ class PretrainJob(StageConfig):
     val_shards: list[str]
     train_sha256: list[str] | None = None
     val_sha256: list[str] | None = None
+    # Tokens per shard (the encode manifest): sample counts without opening any shard.
+    train_tokens: list[int] | None = None
+    val_tokens: list[int] | None = None
     mlflow_tracking_uri: str | None = None
     mlflow_run_id: str | None = None
     best_checkpoint_uri: str | None = None

@@ -15,9 +15,7 @@ import torch
 from lightning.pytorch.loggers import MLFlowLogger
 from ray.train.lightning import RayLightningEnvironment, prepare_trainer
 
-from infra.storage import local_copy
 from models.gpt import GPTConfig
-from tasks.encode.shard_format import verify_shard
 from tasks.training import mfu, parallelize
 from tasks.training.checkpointing import CheckpointReporter, latest_checkpoint
 from tasks.training.datamodule import TokenDataModule
@@ -27,19 +25,12 @@ from tasks.training.metrics import StepMetrics
 from tasks.training.module import GPTModule
 from tasks.training.progress import ReportSteps
 from tasks.training.rng import RngState
+from tasks.training.shard_store import ShardStore, shards
 from tasks.training.stop import StopOnRequest
 
 
 def gpt_config(job: PretrainJob) -> GPTConfig:
     return GPTConfig(vocab_size=job.vocab_size, **job.model.gpt_kwargs())
-
-
-def _verified(uris: list[str], sha256: list[str] | None, vocab_size: int) -> list:
-    """Local copies of the shards, each checked against the encode manifest before use."""
-    paths = [local_copy(u) for u in uris]
-    for path, digest in zip(paths, sha256 or [None] * len(paths)):
-        verify_shard(path, digest, vocab_size)
-    return paths
 
 
 def _peak_flops(job: PretrainJob, world: int) -> float | None:
@@ -81,11 +72,13 @@ def train_loop(config: dict) -> None:
 
     block = job.model.block_size
     accumulate = accumulation_steps(job, world)
+    # Shards are made local and checked when first read, through the node's cache (shard_store.py).
     data = TokenDataModule(
-        _verified(job.train_shards, job.train_sha256, job.vocab_size),
-        _verified(job.val_shards, job.val_sha256, job.vocab_size),
+        shards(job.train_shards, job.train_tokens, job.train_sha256),
+        shards(job.val_shards, job.val_tokens, job.val_sha256),
         block_size=block, batch_size=job.train.batch_size, steps_per_round=job.train.steps_per_checkpoint,
         val_batches=job.train.val_batches, seed=job.train.seed, rank=rank, world_size=world, accumulate=accumulate,
+        store=ShardStore.for_node(job.compute.shard_cache_gb, job.vocab_size), window=job.train.shuffle_window_shards,
     )
     token_bytes = None
     if job.tokenizer_uri:
