@@ -59,3 +59,28 @@ def test_language_identification_and_keep_list():
     lang, conf = identify(spanish, cfg)
     assert lang == "es" and language_issue(lang, conf, cfg) == "language:not_kept:es"
     assert language_issue(*identify("1234 5678 !!! ###", cfg), cfg) == "language:uncertain"
+
+
+def test_vectorised_repetition_measures_equal_their_plain_definition():
+    import random
+
+    from helpers import gopher_reference as ref
+
+    from tasks.ingest.filters.quality import _WORD, _letter_tokens, _Ngrams
+
+    rng = random.Random(5)
+    vocab = ["the", "council", "water", "law", "ja", "und", "Größe", "señorías", "½", "²", "12", "x", "-", "Ⅻ"]
+    for _ in range(300):
+        words = [rng.choice(vocab[: rng.randint(2, len(vocab))]) for _ in range(rng.randint(1, 120))]
+        if rng.random() < 0.4:  # repeated stretches, as boilerplate has
+            k = rng.randint(2, 12)
+            words = words[:k] * rng.randint(2, 5) + words
+        text = " ".join(words)
+        lowered = [w.lower() for w in _WORD.findall(text)]
+        if not lowered:
+            continue
+        grams = _Ngrams(lowered)
+        for n in range(2, 11):
+            assert grams.top_char_fraction(n) == pytest.approx(ref.top_ngram_char_fraction(lowered, n)), (text, n)
+            assert grams.duplicate_char_fraction(n) == pytest.approx(ref.duplicate_ngram_char_fraction(lowered, n)), (text, n)
+        assert _letter_tokens(text) == ref.letter_tokens(text), text

@@ -29,4 +29,9 @@ def plan(cfg: IngestConfig, root: str) -> tuple[StageOutput, dict[str, Any]]:
     files = source_fingerprint(cfg)
     # Worker count is not part of the address: it does not change the output.
     identity = cfg.model_dump(mode="json", exclude={"num_workers"})
-    return StageOutput.at(root, STAGE, VERSION, identity, {"files": files}), files
+    inputs: dict[str, Any] = {"files": files}
+    if cfg.dedup.near:  # near-duplicate verdicts depend on the MinHash library's algorithm
+        from tasks.ingest.minhash import ALGORITHM
+
+        inputs["minhash"] = ALGORITHM
+    return StageOutput.at(root, STAGE, VERSION, identity, inputs), files

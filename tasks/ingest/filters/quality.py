@@ -9,12 +9,16 @@ duplicate n-grams).
 from __future__ import annotations
 
 import re
-from collections import Counter
+
+import numpy as np
 
 from tasks.ingest.config import QualityFilter
 from tasks.ingest.filters.stopwords import ALL_STOP_WORDS
 
 _WORD = re.compile(r"\w+(?:['’-]\w+)*", re.UNICODE)
+# A whitespace-separated token with a word character that is not a decimal digit: a letter, or
+# one of the few other numerals (², ½, Ⅻ) that `str.isalpha` rejects.
+_HAS_LETTER = re.compile(r"\S*?[^\W\d_]\S*")
 _BULLETS = ("•", "●", "○", "▪", "-", "*", "·", "‣", "⁃")
 _ELLIPSES = ("...", "…")
 
@@ -35,28 +39,67 @@ def _dup_fractions(lines: list[str]) -> tuple[float, float]:
     return dup_lines / len(lines), dup_chars / max(1, total_chars)
 
 
-def _top_ngram_char_fraction(words: list[str], n: int, total_chars: int) -> float:
-    grams = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
-    if not grams:
-        return 0.0
-    gram, count = grams.most_common(1)[0]
-    if count < 2:
-        return 0.0
-    return count * sum(len(w) for w in gram) / total_chars
+def _letter_tokens(text: str) -> int:
+    """Whitespace-separated tokens holding a letter (`str.isalpha`), found by one regex pass; only
+    non-ASCII candidates need a closer look."""
+    found = _HAS_LETTER.findall(text)
+    return len(found) - sum(1 for t in found if not t.isascii() and not any(c.isalpha() for c in t))
 
 
-def _duplicate_ngram_char_fraction(words: list[str], n: int, total_chars: int) -> float:
-    """Share of characters in words covered by n-grams that occur more than once."""
-    if len(words) < n:
-        return 0.0
-    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
-    counts = Counter(grams)
-    covered = [False] * len(words)
-    for i, g in enumerate(grams):
-        if counts[g] > 1:
-            for j in range(i, i + n):
-                covered[j] = True
-    return sum(len(w) for w, c in zip(words, covered) if c) / total_chars
+class _Ngrams:
+    """Word n-grams of one document as 64-bit hashes, one array per n, built by extending the
+    (n-1)-grams: the repetition rules then count with numpy instead of Python tuples. A collision
+    of two different n-grams has probability ~2^-64 per pair."""
+
+    def __init__(self, lowered: list[str]) -> None:
+        # Python's string hash (per process, fine within one document) names each word.
+        self.ids = np.fromiter(map(hash, lowered), dtype=np.int64, count=len(lowered)).view(np.uint64)
+        lengths = np.fromiter(map(len, lowered), dtype=np.int64, count=len(lowered))
+        self.lengths = lengths
+        self.chars_before = np.concatenate([[0], np.cumsum(lengths)])  # chars of words [0, i)
+        self.total_chars = int(self.chars_before[-1])
+        self._hashes = {1: self.ids}
+
+    def hashes(self, n: int) -> np.ndarray:
+        """Hash of the n-gram starting at each word i, for i in [0, words - n]."""
+        if n not in self._hashes:
+            prev = self.hashes(n - 1)
+            with np.errstate(over="ignore"):
+                self._hashes[n] = (prev[:-1] * np.uint64(0x9E3779B97F4A7C15)) ^ (self.ids[n - 1:] * np.uint64(0xBF58476D1CE4E5B9))
+        return self._hashes[n]
+
+    def _groups(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The n-grams sorted (stable: equal ones in text order): (order, group starts, counts)."""
+        h = self.hashes(n)
+        order = np.argsort(h, kind="stable")
+        sorted_h = h[order]
+        starts = np.concatenate([[0], np.flatnonzero(sorted_h[1:] != sorted_h[:-1]) + 1])
+        return order, starts, np.diff(np.append(starts, len(h)))
+
+    def top_char_fraction(self, n: int) -> float:
+        """Characters of the most frequent n-gram (the first seen among equals) times its count,
+        over all characters, when it occurs more than once."""
+        if len(self.lengths) < n:
+            return 0.0
+        order, starts, counts = self._groups(n)
+        top = counts.max()
+        if top < 2:
+            return 0.0
+        first = int(order[starts[counts == top]].min())
+        return top * int(self.chars_before[first + n] - self.chars_before[first]) / self.total_chars
+
+    def duplicate_char_fraction(self, n: int) -> float:
+        """Share of characters in words covered by n-grams that occur more than once."""
+        if len(self.lengths) < n:
+            return 0.0
+        order, starts, counts = self._groups(n)
+        repeated = order[np.repeat(counts > 1, counts)]  # start words of repeated n-grams
+        if not len(repeated):
+            return 0.0
+        cover = np.zeros(len(self.lengths) + 1, dtype=np.int64)
+        np.add.at(cover, repeated, 1)
+        np.add.at(cover, repeated + n, -1)
+        return int(self.lengths[np.cumsum(cover[:-1]) > 0].sum()) / self.total_chars
 
 
 def quality_issue(text: str, cfg: QualityFilter) -> str | None:
@@ -66,7 +109,7 @@ def quality_issue(text: str, cfg: QualityFilter) -> str | None:
         return "quality:too_few_words"
     if n > cfg.max_words:
         return "quality:too_many_words"
-    mean_len = sum(len(w) for w in words) / n
+    mean_len = sum(map(len, words)) / n
     if not cfg.min_mean_word_length <= mean_len <= cfg.max_mean_word_length:
         return "quality:mean_word_length"
     symbols = text.count("#") + sum(text.count(e) for e in _ELLIPSES)
@@ -79,10 +122,9 @@ def quality_issue(text: str, cfg: QualityFilter) -> str | None:
             return "quality:bullet_lines"
         if sum(ln.endswith(_ELLIPSES) for ln in stripped) / len(stripped) > cfg.max_ellipsis_line_ratio:
             return "quality:ellipsis_lines"
-    tokens = text.split()
-    if sum(any(c.isalpha() for c in t) for t in tokens) / max(1, len(tokens)) < cfg.min_alpha_word_ratio:
+    if _letter_tokens(text) / max(1, len(text.split())) < cfg.min_alpha_word_ratio:
         return "quality:alpha_words"
-    lowered = [w.lower() for w in words]
+    lowered = list(map(str.lower, words))
     # Distinct stop words, as in Gopher ("at least two of the following words").
     if len(ALL_STOP_WORDS.intersection(lowered)) < cfg.min_stop_words:
         return "quality:stop_words"
@@ -97,11 +139,11 @@ def quality_issue(text: str, cfg: QualityFilter) -> str | None:
         return "quality:duplicate_lines"
     if dup_line_chars > cfg.max_duplicate_line_char_fraction:
         return "quality:duplicate_line_chars"
-    total_chars = sum(len(w) for w in lowered)
+    grams = _Ngrams(lowered)
     for size, limit in sorted(cfg.max_top_ngram_char_fraction.items()):
-        if _top_ngram_char_fraction(lowered, size, total_chars) > limit:
+        if grams.top_char_fraction(size) > limit:
             return f"quality:top_{size}gram"
     for size, limit in sorted(cfg.max_duplicate_ngram_char_fraction.items()):
-        if _duplicate_ngram_char_fraction(lowered, size, total_chars) > limit:
+        if grams.duplicate_char_fraction(size) > limit:
             return f"quality:duplicate_{size}gram"
     return None
