@@ -41,7 +41,9 @@ def ray_session(min_cpus: float = 1) -> Iterator[None]:
         num_cpus = max(os.cpu_count() or 1, int(min_cpus + 0.999))
         # The dashboard serves Ray's state API, which Ray Train uses to watch its controller;
         # it listens on loopback only.
-        ray.init(num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1",
+        # address="local": a new Ray for this run, even where another Ray on the machine left its
+        # address in Ray's temporary folder (ray.init would otherwise join that one).
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1",
                  dashboard_port=free_port(), log_to_driver=True, _node_ip_address="127.0.0.1")
     try:
         yield

@@ -47,3 +47,19 @@ def test_a_second_local_ray_for_another_home_starts(tmp_path, monkeypatch):
         with ray_session():
             assert ray_map(normalize, [(" x ",)]) == ["x"]
         assert (tmp_path / name / "ray" / "auth_token").is_file()
+
+
+def test_a_run_starts_its_own_ray_beside_another_ray_on_the_machine(werk_home, tmp_path):
+    """Another Ray on the machine leaves its address in Ray's temporary folder, where a plain
+    `ray.init()` would find and join it (and refuse the CPU count Werk asks for)."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    other = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "node_ip_address": "127.0.0.1",
+                                                           "include_dashboard": False})
+    try:
+        with ray_session(min_cpus=2):
+            assert ray.get_runtime_context().gcs_address != other.address
+            assert ray_map(normalize, [(" y ",)]) == ["y"]
+    finally:
+        other.shutdown()
