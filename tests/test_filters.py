@@ -50,8 +50,9 @@ def test_thresholds_come_from_config():
     assert quality_issue(PROSE, QualityFilter(enabled=True, min_words=500)) == "quality:too_few_words"
 
 
-def test_language_identification_and_keep_list():
-    cfg = LanguageFilter(enabled=True, keep=["en", "de"])
+@pytest.mark.parametrize("detector", ["cld2", "lingua"])
+def test_language_identification_and_keep_list(detector):
+    cfg = LanguageFilter(enabled=True, keep=["en", "de"], detector=detector)
     assert identify(PROSE, cfg)[0] == "en"
     lang, conf = identify(GERMAN, cfg)
     assert lang == "de" and conf > 0.5 and language_issue(lang, conf, cfg) is None
@@ -84,3 +85,17 @@ def test_vectorised_repetition_measures_equal_their_plain_definition():
             assert grams.top_char_fraction(n) == pytest.approx(ref.top_ngram_char_fraction(lowered, n)), (text, n)
             assert grams.duplicate_char_fraction(n) == pytest.approx(ref.duplicate_ngram_char_fraction(lowered, n)), (text, n)
         assert _letter_tokens(text) == ref.letter_tokens(text), text
+
+
+def test_cld2_chooses_among_the_candidates_and_reads_any_valid_text():
+    cfg = LanguageFilter(enabled=True)
+    # Noncharacters are valid Unicode that CLD2's own check refuses: the text is still identified.
+    assert identify(GERMAN.replace(" ", " \ufdd0", 3) + "\U0010ffff", cfg)[0] == "de"
+    turkish = ("Meclis Başkanı oturumu açtı ve maliye bakanına söz verdi. Bakan, gelecek yılın bütçesini ve vergi "
+               "düzenlemelerini ayrıntılı olarak anlattı.")
+    assert identify(turkish, cfg) == (None, 0.0)  # not a candidate: no EU language is forced on it
+    assert identify(turkish, LanguageFilter(enabled=True, candidates=["tr", "en"]))[0] == "tr"
+    # The confidence is the share of the text in the language: half German, half Spanish.
+    spanish = "Señorías, el Gobierno presentará mañana el proyecto de ley de presupuestos para el próximo año. " * 3
+    lang, conf = identify(GERMAN + "\n" + spanish, cfg)
+    assert lang in {"de", "es"} and 0.3 < conf < 0.8

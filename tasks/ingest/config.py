@@ -54,18 +54,23 @@ class QualityFilter(StageConfig):
     )
 
 
-# The EU's official languages that lingua has models for (all but Maltese).
+# The EU's official languages that both detectors know (lingua has no Maltese; CLD2 does).
 EU_LANGUAGES = "bg cs da de el en es et fi fr ga hr hu it lt lv nl pl pt ro sk sl sv".split()
 
 
 class LanguageFilter(StageConfig):
     enabled: bool = False
     keep: list[str] = Field(default_factory=list, description="ISO 639-1 codes to keep; empty keeps all.")
+    detector: Literal["cld2", "lingua"] = Field(
+        "cld2", description="'cld2': fast, confidence = share of the text in the language; 'lingua': n-gram models, "
+        "confidence = probability (see tasks/ingest/filters/language.py).",
+    )
     candidates: list[str] = Field(
         default_factory=lambda: list(EU_LANGUAGES), description="Languages the detector chooses among."
     )
     accuracy: Literal["low", "high"] = Field(
-        "low", description="'low': trigram models, ~50 MB, fine for documents; 'high': ~700 MB, better on short text."
+        "low", description="lingua only. 'low': trigram models, ~40 MB; 'high': ~650 MB, better on text under "
+        "120 characters only."
     )
     min_confidence: float = Field(0.5, ge=0.0, le=1.0)
     sample_chars: int = Field(2000, ge=50, description="Characters of each document used to identify it.")
