@@ -37,7 +37,7 @@ def main() -> None:
         ds = TokenSamples([path], block)
         rng = np.random.default_rng(1)
         starts = [rng.integers(0, len(ds), batch) for _ in range(batches)]
-        tokens = ds.shards[0]
+        tokens = ds._tokens(0)
 
         def werk() -> int:
             for s in starts:
