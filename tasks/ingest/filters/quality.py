@@ -140,10 +140,18 @@ def quality_issue(text: str, cfg: QualityFilter) -> str | None:
     if dup_line_chars > cfg.max_duplicate_line_char_fraction:
         return "quality:duplicate_line_chars"
     grams = _Ngrams(lowered)
+    # A repeated (n+1)-gram starts with a repeated n-gram: once no n-gram repeats (fraction 0), no
+    # longer one does, and the larger sizes need no counting (most prose stops at 5 words).
     for size, limit in sorted(cfg.max_top_ngram_char_fraction.items()):
-        if grams.top_char_fraction(size) > limit:
+        fraction = grams.top_char_fraction(size)
+        if fraction > limit:
             return f"quality:top_{size}gram"
+        if fraction == 0.0:
+            break
     for size, limit in sorted(cfg.max_duplicate_ngram_char_fraction.items()):
-        if grams.duplicate_char_fraction(size) > limit:
+        fraction = grams.duplicate_char_fraction(size)
+        if fraction > limit:
             return f"quality:duplicate_{size}gram"
+        if fraction == 0.0:
+            break
     return None
