@@ -37,16 +37,18 @@ def signature(text: str, cfg: DedupConfig) -> np.ndarray:
 
 @lru_cache(maxsize=16)
 def bands(cfg: DedupConfig) -> tuple[int, int]:
-    """(bands, rows per band) for the threshold."""
+    """(bands, rows per band) for the threshold. datasketch integrates numerically (~0.8 s), so
+    the driver computes it once and hands it to the workers."""
     from datasketch.lsh import _optimal_param
 
     return _optimal_param(cfg.threshold, cfg.num_perm, *LSH_WEIGHTS)
 
 
-def band_keys(sig: np.ndarray, cfg: DedupConfig) -> list[bytes]:
-    """One 16-byte key per band: two documents share a key when that band of their signatures is
-    equal (the band's number is hashed in, so equal values in different bands do not collide)."""
-    b, r = bands(cfg)
+def band_keys(sig: np.ndarray, layout: tuple[int, int]) -> list[bytes]:
+    """One 16-byte key per band of `layout` = (bands, rows): two documents share a key when that
+    band of their signatures is equal (the band's number is hashed in, so equal values in
+    different bands do not collide)."""
+    b, r = layout
     return [hashlib.blake2b(sig[i * r:(i + 1) * r].tobytes(), digest_size=16, salt=i.to_bytes(2, "big")).digest()
             for i in range(b)]
 

@@ -59,7 +59,9 @@ def _write(uri: str, rows: list[dict], schema: pa.Schema) -> None:
 
 
 @resumable("scan")
-def scan_unit(work: Work, index: int, cfg: IngestConfig, unit: Unit) -> dict[str, Any]:
+def scan_unit(work: Work, index: int, cfg: IngestConfig, unit: Unit,
+              layout: tuple[int, int] | None = None) -> dict[str, Any]:
+    """`layout`: the LSH (bands, rows) when near dedup is on (`minhash.bands`)."""
     src = unit.source
     docs_in = bytes_in = 0
     rejected: Counter = Counter()
@@ -129,7 +131,7 @@ def scan_unit(work: Work, index: int, cfg: IngestConfig, unit: Unit) -> dict[str
             keys.add(ID, id_key(doc_id), at, doc_id)
             if cfg.dedup.near:
                 sigs.append(sig := signature(text, cfg.dedup))
-                for key in band_keys(sig, cfg.dedup):
+                for key in band_keys(sig, layout):
                     keys.add(BAND, key, at)
             candidates.append({
                 "doc_id": doc_id, "text": text, "sha256": sha, "source": src.name, "location": rec.location,

@@ -35,6 +35,7 @@ from tasks.artifacts import StageOutput
 from tasks.ingest.address import STAGE, VERSION, plan, source_fingerprint  # noqa: F401 (the stage's address)
 from tasks.ingest.config import IngestConfig
 from tasks.ingest.groups import group_partition
+from tasks.ingest.minhash import bands
 from tasks.ingest.near import attach, components, confirm
 from tasks.ingest.pii.recognizer import load as load_recognizer
 from tasks.ingest.pii.redact import KINDS
@@ -71,7 +72,8 @@ def run_ingest(
     units = plan_units(cfg, {s.name: files[s.name] for s in cfg.sources})
     work = Work(out.path("_work"), len(units), cfg.partitions)
     # Results are small dicts of counts: the driver holds O(units + partitions) of them.
-    scans = mapper(scan_unit, [(work, u.index, cfg, u) for u in units])
+    layout = bands(cfg.dedup) if cfg.dedup.near else None
+    scans = mapper(scan_unit, [(work, u.index, cfg, u, layout) for u in units])
     mapper(group_partition, [(work, p, out.uri) for p in range(cfg.partitions)])
     near: dict[str, int] = {}
     if cfg.dedup.near:
