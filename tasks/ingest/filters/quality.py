@@ -68,23 +68,27 @@ class _Ngrams:
                 self._hashes[n] = (prev[:-1] * np.uint64(0x9E3779B97F4A7C15)) ^ (self.ids[n - 1:] * np.uint64(0xBF58476D1CE4E5B9))
         return self._hashes[n]
 
-    def _groups(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The n-grams sorted (stable: equal ones in text order): (order, group starts, counts)."""
+    def _sorted(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The n-grams' order when sorted (stable: equal ones in text order), and for each sorted
+        position whether it equals the one before."""
         h = self.hashes(n)
         order = np.argsort(h, kind="stable")
         sorted_h = h[order]
-        starts = np.concatenate([[0], np.flatnonzero(sorted_h[1:] != sorted_h[:-1]) + 1])
-        return order, starts, np.diff(np.append(starts, len(h)))
+        same = np.zeros(len(h), dtype=bool)
+        np.equal(sorted_h[1:], sorted_h[:-1], out=same[1:])
+        return order, same
 
     def top_char_fraction(self, n: int) -> float:
         """Characters of the most frequent n-gram (the first seen among equals) times its count,
         over all characters, when it occurs more than once."""
         if len(self.lengths) < n:
             return 0.0
-        order, starts, counts = self._groups(n)
-        top = counts.max()
-        if top < 2:
+        order, same = self._sorted(n)
+        if not same.any():
             return 0.0
+        starts = np.flatnonzero(~same)
+        counts = np.diff(starts, append=len(same))
+        top = counts.max()
         first = int(order[starts[counts == top]].min())
         return top * int(self.chars_before[first + n] - self.chars_before[first]) / self.total_chars
 
@@ -92,13 +96,15 @@ class _Ngrams:
         """Share of characters in words covered by n-grams that occur more than once."""
         if len(self.lengths) < n:
             return 0.0
-        order, starts, counts = self._groups(n)
-        repeated = order[np.repeat(counts > 1, counts)]  # start words of repeated n-grams
-        if not len(repeated):
+        order, same = self._sorted(n)
+        repeated = same.copy()
+        repeated[:-1] |= same[1:]  # the first of a run of equals repeats too
+        starts = order[repeated]  # start words of repeated n-grams
+        if not len(starts):
             return 0.0
         cover = np.zeros(len(self.lengths) + 1, dtype=np.int64)
-        np.add.at(cover, repeated, 1)
-        np.add.at(cover, repeated + n, -1)
+        np.add.at(cover, starts, 1)
+        np.add.at(cover, starts + n, -1)
         return int(self.lengths[np.cumsum(cover[:-1]) > 0].sum()) / self.total_chars
 
 
