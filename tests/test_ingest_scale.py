@@ -142,3 +142,50 @@ def test_a_killed_ingest_resumes_from_the_steps_it_finished(corpus, runs, tmp_pa
     assert _digest(Path(out.uri)) == _digest(Path(runs[5][0]))
     assert finished and not rewritten
     assert calls.count(phase) == FILES  # every unit asked again; the finished ones answered from markers
+
+
+def test_groups_joined_in_partitions_equal_groups_joined_in_one_task(corpus, runs, tmp_path):
+    cfg = _cfg(corpus, 5).model_copy(update={"dedup": DedupConfig(near=True, threshold=0.7, num_perm=256,
+                                                                  components_in_memory=0)})
+    out, files = stage.plan(cfg, str(tmp_path / "store"))
+    assert out.key == stage.plan(_cfg(corpus, 5), str(tmp_path / "store"))[0].key  # not part of the address
+    assert stage.run_ingest(cfg, out, files) == runs[5][1]
+    assert _digest(Path(out.uri)) == _digest(Path(runs[5][0]))
+
+
+def test_label_rounds_find_the_first_member_of_long_chains_and_stars(tmp_path):
+    """Pairs as LSH buckets produce them (each member to its bucket's first), here a 40-long chain
+    crossing units and partitions and stars, joined both ways: the same losers, named alike."""
+    import pyarrow as pa
+
+    from tasks.ingest.components import CONFIRMED_SCHEMA, components, confirmed_dir, partitioned_components
+    from tasks.ingest.work import Work, position, read_table, write_table
+
+    rng = random.Random(3)
+    chain = sorted(rng.sample(range(10_000), 40))
+    pairs = [(a, b) for a, b in zip(chain, chain[1:])]
+    for _ in range(30):
+        star = sorted(rng.sample(range(10_000, 20_000), rng.randint(2, 6)))
+        pairs += [(star[0], m) for m in star[1:]]
+    rng.shuffle(pairs)
+    ranges = 4
+    for r in range(ranges):
+        mine = pairs[r::ranges]
+        first = [position(a // 1000, a % 1000) for a, _ in mine]
+        write_table(Path(confirmed_dir(Work(str(tmp_path / "w"), 20, 4)), f"r-{r:04d}.parquet").as_posix(),
+                    pa.table({"first": first, "other": [position(b // 1000, b % 1000) for _, b in mine],
+                              "first_id": [f"doc-{a}" for a, _ in mine]}, schema=CONFIRMED_SCHEMA))
+    results = {}
+    for how in ("one task", "partitions"):
+        work = Work(str(tmp_path / "w"), 20, 4)
+        local = lambda fn, args: [fn(*a) for a in args]  # noqa: E731
+        results[how] = components(work, 0) if how == "one task" else partitioned_components(work, local)
+        losers = read_table(sorted(str(p) for p in (tmp_path / "w" / "near").glob("*.parquet")))
+        results[how]["table"] = sorted(zip(losers.column("position").to_pylist(), losers.column("detail").to_pylist()))
+        for p in (tmp_path / "w" / "near").glob("*.parquet"):
+            p.unlink()
+    assert results["one task"]["table"] == results["partitions"]["table"]
+    assert results["partitions"]["groups"] == results["one task"]["groups"]
+    assert results["partitions"]["rounds"] > 3  # the chain's label travelled over several rounds
+    chain_losers = {pos: d for pos, d in results["partitions"]["table"] if pos < position(10, 0)}
+    assert set(chain_losers.values()) == {f"near duplicate of doc-{chain[0]}"} and len(chain_losers) == 39

@@ -27,8 +27,8 @@ def source_fingerprint(cfg: IngestConfig) -> dict[str, Any]:
 
 def plan(cfg: IngestConfig, root: str) -> tuple[StageOutput, dict[str, Any]]:
     files = source_fingerprint(cfg)
-    # Worker count is not part of the address: it does not change the output.
-    identity = cfg.model_dump(mode="json", exclude={"num_workers"})
+    # Worker count and where groups are joined are not part of the address: neither changes the output.
+    identity = cfg.model_dump(mode="json", exclude={"num_workers": True, "dedup": {"components_in_memory"}})
     inputs: dict[str, Any] = {"files": files}
     if cfg.dedup.near:  # near-duplicate verdicts depend on the MinHash library's algorithm
         from tasks.ingest.minhash import ALGORITHM

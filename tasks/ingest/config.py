@@ -83,6 +83,9 @@ class DedupConfig(StageConfig):
     num_perm: int = Field(128, ge=16, le=1024)
     shingle_words: int = Field(5, ge=1, description="Word n-gram size of the shingles.")
     seed: int = 1
+    components_in_memory: int = Field(
+        20_000_000, ge=0, description="Confirmed near-duplicate pairs joined into groups in one task (~60 bytes "
+        "each); beyond this, in ingest.partitions node partitions, round by round. Does not change the output.")
 
 
 class PiiConfig(StageConfig):

@@ -6,10 +6,9 @@ units' signatures at a time:
 1. `attach` (per range of `other`): adds the other's signature, routes the pair to first's range;
 2. `confirm` (per range of `first`): compares with first's signature, keeps the pair when the
    estimated Jaccard similarity reaches the threshold, names first by its doc id.
-Then `components` joins confirmed pairs into groups (connected components) whose survivor is the
-first member in canonical order, and writes every other member as a loser.
-Memory: `attach`/`confirm` hold one range's pairs and one unit's signatures; `components` holds
-the confirmed pairs (duplicates only, not the corpus).
+Then `components.py` joins confirmed pairs into groups (connected components) whose survivor is
+the first member in canonical order.
+Memory: `attach`/`confirm` hold one range's pairs and one unit's signatures.
 """
 
 from __future__ import annotations
@@ -19,15 +18,14 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from infra import storage
 from tasks.ingest.config import DedupConfig
-from tasks.ingest.groups import LOSERS_SCHEMA, PAIRS_SCHEMA, pairs_file
+from tasks.ingest.components import CONFIRMED_SCHEMA, confirmed_dir
+from tasks.ingest.groups import PAIRS_SCHEMA, pairs_file
 from tasks.ingest.minhash import similarity
 from tasks.ingest.work import UNIT_BITS, Work, list_files, read_table, resumable, write_table
 
-CONFIRMED_SCHEMA = pa.schema([("first", pa.int64()), ("other", pa.int64()), ("first_id", pa.string())])
 
 
 def signatures_file(work: Work, unit: int) -> str:
@@ -47,10 +45,6 @@ def read_signatures(work: Work, unit: int) -> np.ndarray:
 
 def _hop_dir(work: Work, r: int) -> str:
     return work.path("hop", f"r-{r:04d}")
-
-
-def near_losers_file(work: Work) -> str:
-    return work.path("near", "losers.parquet")
 
 
 def _by_unit(positions: np.ndarray) -> list[tuple[int, np.ndarray]]:
@@ -98,34 +92,6 @@ def confirm(work: Work, r: int, cfg: DedupConfig) -> dict[str, Any]:
         first_ids[rows] = ids.take(pa.array(index)).to_pylist()
     confirmed = pa.table({"first": first[keep], "other": other[keep], "first_id": pa.array(list(first_ids[keep]), pa.string())},
                          schema=CONFIRMED_SCHEMA)
-    write_table(work.path("confirmed", f"r-{r:04d}.parquet"), confirmed)
+    # Written even when empty: one file per range, which `spread` reads.
+    write_table(storage.join(confirmed_dir(work), f"r-{r:04d}.parquet"), confirmed)
     return {"candidates": int(len(first)), "confirmed": int(keep.sum())}
-
-
-@resumable("components")
-def components(work: Work, index: int) -> dict[str, Any]:
-    """Connected components of the confirmed pairs; all but each component's first are losers."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    pairs = read_table(list_files(work.path("confirmed")), CONFIRMED_SCHEMA)
-    first, other = pairs.column("first").to_numpy(), pairs.column("other").to_numpy()
-    if not len(first):
-        write_table(near_losers_file(work), LOSERS_SCHEMA.empty_table())
-        return {"pairs": 0, "groups": 0, "losers": 0}
-    nodes = np.unique(np.concatenate([first, other]))  # sorted: canonical order
-    a, b = np.searchsorted(nodes, first), np.searchsorted(nodes, other)
-    _, label = connected_components(coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(len(nodes),) * 2),
-                                    directed=False)
-    # Nodes are sorted, so a component's first node is its first member in canonical order.
-    _, root_of_label = np.unique(label, return_index=True)
-    root = root_of_label[label]
-    losers = np.flatnonzero(root != np.arange(len(nodes)))
-    # A component's first member is `first` of some confirmed pair (no member precedes it to
-    # pair it as `other`), which carries its doc id.
-    firsts, at = np.unique(first, return_index=True)
-    root_ids = pairs.column("first_id").take(pa.array(at[np.searchsorted(firsts, nodes[root[losers]])]))
-    table = pa.table({"position": nodes[losers], "reason": pa.array(["duplicate_near"] * len(losers), pa.string()),
-                      "detail": pc.binary_join_element_wise("near duplicate of ", root_ids, "")}, schema=LOSERS_SCHEMA)
-    write_table(near_losers_file(work), table)
-    return {"pairs": int(len(first)), "groups": int(len(root_of_label)), "losers": int(len(losers))}

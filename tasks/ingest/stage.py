@@ -4,7 +4,8 @@ Every step that touches documents runs as Ray tasks over files on the storage ro
 holds the file list, the unit plan, counters and URIs, so its memory does not grow with the corpus:
 1. `scan_unit` per unit (`process.py`): candidates, rejects, signatures, dedup keys;
 2. `group_partition` per hash partition (`groups.py`): exact and id duplicates, LSH pairs;
-3. near duplicates (`near.py`): `attach` and `confirm` per range of units, then `components`;
+3. near duplicates: `attach` and `confirm` per range of units (`near.py`), then groups by
+   connected components (`components.py`), in one task or in node partitions round by round;
 4. `gather` per range of units (`verdicts.py`): each losing document's verdict;
 5. `write_unit` per unit: shards, quarantine and manifest parts.
 Each group's survivor is its first member in canonical order (source, file, record), so outputs
@@ -36,7 +37,8 @@ from tasks.ingest.address import STAGE, VERSION, plan, source_fingerprint  # noq
 from tasks.ingest.config import IngestConfig
 from tasks.ingest.groups import group_partition
 from tasks.ingest.minhash import bands
-from tasks.ingest.near import attach, components, confirm
+from tasks.ingest.components import components, partitioned_components
+from tasks.ingest.near import attach, confirm
 from tasks.ingest.pii.recognizer import load as load_recognizer
 from tasks.ingest.pii.redact import KINDS
 from tasks.ingest.process import scan_unit, write_unit
@@ -48,6 +50,7 @@ Mapper = Callable[[Callable, list[tuple]], list[Any]]
 
 # The steps, in order, for progress reports.
 PHASES = ("scan_unit", "group_partition", "attach", "confirm", "components", "gather", "write_unit")
+# (the partitioned components' steps, spread/settle/propose/name, report under their own names)
 
 
 def local_map(fn: Callable, args: list[tuple]) -> list[Any]:
@@ -78,9 +81,12 @@ def run_ingest(
     near: dict[str, int] = {}
     if cfg.dedup.near:
         attached = mapper(attach, [(work, r, cfg.dedup.num_perm) for r in range(work.ranges)])
-        mapper(confirm, [(work, r, cfg.dedup) for r in range(work.ranges)])
-        groups = mapper(components, [(work, 0)])[0]
-        near = {"candidate_pairs": sum(a["pairs"] for a in attached), "confirmed_pairs": groups["pairs"],
+        confirmed = sum(c["confirmed"] for c in mapper(confirm, [(work, r, cfg.dedup) for r in range(work.ranges)]))
+        if confirmed <= cfg.dedup.components_in_memory:
+            groups = mapper(components, [(work, 0)])[0]
+        else:
+            groups = partitioned_components(work, mapper)
+        near = {"candidate_pairs": sum(a["pairs"] for a in attached), "confirmed_pairs": confirmed,
                 "groups": groups["groups"], "duplicates": groups["losers"]}
     mapper(gather, [(work, r, cfg.dedup.near) for r in range(work.ranges)])
     written = mapper(write_unit, [(work, u.index, out.uri, cfg.val_fraction) for u in units])

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from tasks.ingest.components import near_losers_dir
 from tasks.ingest.groups import LOSERS_SCHEMA, losers_file
-from tasks.ingest.near import near_losers_file
-from tasks.ingest.work import Work, position, read_table, resumable, write_table
+from tasks.ingest.work import Work, list_files, position, read_table, resumable, write_table
 
 PRECEDENCE = ("duplicate_exact", "duplicate_id", "duplicate_near")
 
@@ -28,7 +28,7 @@ def gather(work: Work, r: int, near: bool) -> dict[str, Any]:
     lo, hi = work.range_positions(r)
     sources = [losers_file(work, p) for p in range(work.partitions)]
     if near:
-        sources.append(near_losers_file(work))
+        sources += list_files(near_losers_dir(work))
     table = read_table(sources, LOSERS_SCHEMA, filters=[("position", ">=", lo), ("position", "<", hi)])
     rank = np.array([PRECEDENCE.index(x) for x in table.column("reason").to_pylist()], dtype=np.int8)
     pos = table.column("position").to_numpy()
