@@ -17,6 +17,7 @@ class InvalidText(ValueError):
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _BLANKS = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_ODD_BLANKS = re.compile(r"[\t\u00a0\u2000-\u200a\u202f\u205f\u3000]")
 _TRAILING = re.compile(r" +\n")
 _EMPTY_LINES = re.compile(r"\n{3,}")
 
@@ -36,7 +37,8 @@ def normalize(raw: bytes | str) -> str:
     text = text.replace("\ufeff", "").replace("\r\n", "\n").replace("\r", "\n")
     text = _CONTROL.sub("", text)
     text = unicodedata.normalize("NFC", text)
-    text = _BLANKS.sub(" ", text)
+    if "  " in text or _ODD_BLANKS.search(text):  # most text has single plain spaces only
+        text = _BLANKS.sub(" ", text)
     text = _TRAILING.sub("\n", text)
     text = _EMPTY_LINES.sub("\n\n", text)
     return text.strip()
