@@ -95,22 +95,26 @@ def _span_if(check: Callable[[re.Match, str, tuple[str, ...]], bool]) -> Callabl
 Confirm = Callable[[re.Match, str, tuple[str, ...]], Found]
 # In priority order: where two kinds claim the same characters, the earlier wins (an e-mail's
 # digits are not a phone number; an IP address is not one either).
-_RULES: list[tuple[str, re.Pattern, Confirm]] = [
-    ("email", EMAIL, lambda m, t, r: m.span()),
-    ("iban", IBAN, _iban),
-    ("card", CARD, _card),
-    ("ip", IPV4, _span_if(lambda m, t, r: public_ip(m.group(0)))),
-    ("ip", IPV6, _ipv6),
-    ("phone", CANDIDATE, phone_span),
+# Each rule names what every match contains ("digit": a \d), so a text without it skips the rule:
+# most prose has no "@" and many paragraphs no digit.
+_RULES: list[tuple[str, re.Pattern, Confirm, str]] = [
+    ("email", EMAIL, lambda m, t, r: m.span(), "@"),
+    ("iban", IBAN, _iban, "digit"),
+    ("card", CARD, _card, "digit"),
+    ("ip", IPV4, _span_if(lambda m, t, r: public_ip(m.group(0))), "digit"),
+    ("ip", IPV6, _ipv6, ":"),
+    ("phone", CANDIDATE, phone_span, "digit"),
 ]
+_DIGIT = re.compile(r"\d")
 
 
 def find(text: str, kinds: tuple[str, ...] = KINDS, regions: tuple[str, ...] = EUROPE,
          recognizers: tuple[Recognizer, ...] = ()) -> list[Span]:
     """Non-overlapping spans of personal data, sorted; Werk's kinds first, then `recognizers`'."""
     chosen = _Chosen()
-    for kind, pattern, confirm in _RULES:
-        if kind in kinds:
+    present = {"@": "@" in text, ":": ":" in text, "digit": _DIGIT.search(text) is not None}
+    for kind, pattern, confirm, needs in _RULES:
+        if kind in kinds and present[needs]:
             for m in pattern.finditer(text):
                 if found := confirm(m, text, regions):
                     chosen.add(Span(*found, kind))
