@@ -29,9 +29,12 @@ def ray_session(min_cpus: float = 1) -> Iterator[None]:
         return
     # Ray reads its token once per process and keeps it; a process that starts a second Ray for
     # another WERK_HOME (a notebook, a test session) must read the file the environment names now.
-    from ray._raylet import AuthenticationTokenLoader
+    try:  # Ray's own API, not a public one: a release without it must not stop every run
+        from ray._raylet import AuthenticationTokenLoader
 
-    AuthenticationTokenLoader.instance().reset_cache()
+        AuthenticationTokenLoader.instance().reset_cache()
+    except (ImportError, AttributeError):
+        logging.getLogger(__name__).debug("Ray has no token cache to reset")
     address = os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, log_to_driver=True)

@@ -78,8 +78,16 @@ def open_write(uri: str, mode: str = "wb") -> Iterator[IO]:
     """
     if is_remote(uri):
         fs, path = filesystem(uri)
-        with fs.open(path, mode) as fh:
+        fh = fs.open(path, mode)
+        try:
             yield fh
+        except BaseException:
+            # Closing would upload what was written so far: a partial object under the final name.
+            discard = getattr(fh, "discard", None) or getattr(getattr(fh, "buffer", None), "discard", None)
+            if discard:
+                discard()
+            raise
+        fh.close()
         return
     target = Path(uri.removeprefix("file://"))
     target.parent.mkdir(parents=True, exist_ok=True)

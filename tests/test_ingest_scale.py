@@ -189,3 +189,32 @@ def test_label_rounds_find_the_first_member_of_long_chains_and_stars(tmp_path):
     assert results["partitions"]["rounds"] > 3  # the chain's label travelled over several rounds
     chain_losers = {pos: d for pos, d in results["partitions"]["table"] if pos < position(10, 0)}
     assert set(chain_losers.values()) == {f"near duplicate of doc-{chain[0]}"} and len(chain_losers) == 39
+
+
+def test_a_crash_after_holding_out_a_document_resumes(tmp_path, monkeypatch):
+    """A corpus too small to hash any document into validation holds one out by rewriting its
+    unit; a crash before publishing, then a rerun, gives the clean run's output."""
+    from tasks.artifacts import StageOutput
+
+    d = tmp_path / "tiny"
+    d.mkdir()
+    for i, text in enumerate(["the first little document", "the second little document"]):
+        (d / f"{i}.jsonl").write_text(json.dumps({"id": f"t{i}", "text": text}) + "\n")
+    cfg = IngestConfig(sources=[SourceConfig(name="t", uri=str(d), license="x", id_field="id")], unit_bytes=1,
+                       val_fraction=0.01)
+    clean, files = stage.plan(cfg, str(tmp_path / "clean"))
+    expected = stage.run_ingest(cfg, clean, files)
+    assert expected["splits"] == {"train": 1, "val": 1}
+
+    out, files = stage.plan(cfg, str(tmp_path / "crashed"))
+    publish = StageOutput.publish
+
+    def crash(self, summary):
+        raise RuntimeError("killed before publishing")
+
+    monkeypatch.setattr(StageOutput, "publish", crash)
+    with pytest.raises(RuntimeError):
+        stage.run_ingest(cfg, out, files)
+    monkeypatch.setattr(StageOutput, "publish", publish)
+    assert stage.run_ingest(cfg, out, files) == expected
+    assert _digest(Path(out.uri)) == _digest(Path(clean.uri))

@@ -4,8 +4,9 @@ Records sharing a key form a group; its survivor is its first member in canonica
 smallest position), whichever unit or worker produced it. Per partition this writes:
 - `losers/p-NNNN.parquet`: exact-duplicate and duplicate-id losers (position, reason, detail),
   sorted by position so that each range of units reads only its part;
-- `pairs/p-NNNN.parquet`: for each LSH bucket with more than one document, a candidate pair from
-  every later member to the bucket's first (confirmed by signature similarity later);
+- `pairs/p-NNNN.parquet`: for each LSH bucket with more than one document, candidate pairs from
+  every later member to the bucket's first and to the member before it (confirmed by signature
+  similarity later);
 - `index/part-NNNN.parquet` in the stage output: (doc_id, position) of the first holder of every
   id in this partition, sorted by id: one read finds which unit holds a document.
 Memory: one partition's records (~(bands + 2) × documents / P rows).
@@ -69,8 +70,12 @@ def group_partition(work: Work, partition: int, out_uri: str) -> dict[str, Any]:
     lost = pa.concat_tables(losers) if losers else LOSERS_SCHEMA.empty_table()
     write_table(losers_file(work, partition), lost.sort_by("position"))
 
+    # Each later member pairs with its bucket's first and with the member before it: two
+    # revisions of a page that share a bucket with an older, less similar one still meet.
     banded = np.flatnonzero(~first & (kind == BAND))
-    pairs = np.unique(np.stack([pos[head[banded]], pos[banded]], axis=1), axis=0) if len(banded) else np.empty((0, 2), np.int64)
+    found = np.concatenate([np.stack([pos[head[banded]], pos[banded]], axis=1),
+                            np.stack([pos[banded - 1], pos[banded]], axis=1)])
+    pairs = np.unique(found, axis=0) if len(banded) else np.empty((0, 2), np.int64)
     write_table(pairs_file(work, partition),
                 pa.table({"first": pairs[:, 0], "other": pairs[:, 1]}, schema=PAIRS_SCHEMA).sort_by("other"))
 

@@ -9,7 +9,10 @@ holds the file list, the unit plan, counters and URIs, so its memory does not gr
 4. `gather` per range of units (`verdicts.py`): each losing document's verdict;
 5. `write_unit` per unit: shards, quarantine and manifest parts.
 Each group's survivor is its first member in canonical order (source, file, record), so outputs
-are byte-identical for any number of workers; each step is resumable (`work.py`).
+are byte-identical for any number of workers; each step is resumable (`work.py`). The three kinds
+of group are formed independently over all candidates: a document whose id an earlier document
+used is a duplicate id even when that earlier one is itself an exact copy of another (both are
+quarantined, each with its reason), and near-duplicate groups join transitively.
 
 Output (under a content-addressed directory):
 - `train/part-NNNNN.parquet`, `val/part-NNNNN.parquet`: `doc_id`, `text`, `language`; one part
@@ -41,7 +44,7 @@ from tasks.ingest.components import components, partitioned_components
 from tasks.ingest.near import attach, confirm
 from tasks.ingest.pii.recognizer import load as load_recognizer
 from tasks.ingest.pii.redact import KINDS
-from tasks.ingest.process import scan_unit, write_unit
+from tasks.ingest.process import scan_unit, shard_name, write_unit
 from tasks.ingest.units import plan_units
 from tasks.ingest.verdicts import gather
 from tasks.ingest.work import Work
@@ -49,8 +52,8 @@ from tasks.ingest.work import Work
 Mapper = Callable[[Callable, list[tuple]], list[Any]]
 
 # The steps, in order, for progress reports.
-PHASES = ("scan_unit", "group_partition", "attach", "confirm", "components", "gather", "write_unit")
-# (the partitioned components' steps, spread/settle/propose/name, report under their own names)
+PHASES = ("scan_unit", "group_partition", "attach", "confirm", "components", "spread", "settle", "propose", "name",
+          "gather", "write_unit")
 
 
 def local_map(fn: Callable, args: list[tuple]) -> list[Any]:
@@ -137,11 +140,14 @@ def _hold_out_one(work: Work, out: StageOutput, cfg: IngestConfig, written: list
     if sum(w["kept"] for w in written) < 2 or any(w["splits"]["val"] for w in written):
         return written
     sha, unit = min((w["min_sha"], i) for i, w in enumerate(written) if w["min_sha"])
-    for name in written[unit]["shards"].values():  # its train part may end up empty, so not rewritten
-        fs, path = storage.filesystem(out.path(name))
-        fs.rm(path)
+    for name in ("train", "val"):  # its train part may end up empty, so not rewritten
+        fs, path = storage.filesystem(out.path(shard_name(name, unit)))
+        if fs.exists(path):
+            fs.rm(path)
     written = list(written)
     written[unit] = write_unit.__wrapped__(work, unit, out.uri, cfg.val_fraction, sha)
+    # The unit's marker says what is there now: a rerun after a crash from here reads the truth.
+    storage.write_json(work.marker("write", unit), written[unit])
     return written
 
 

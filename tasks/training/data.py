@@ -8,6 +8,7 @@ vectorised index per shard, not one Python call per row. The order samples are d
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from tasks.encode.shard_format import ShardFormatError, open_shard
-from tasks.training.shard_store import Shard, ShardStore
+from tasks.training.shard_store import Shard, ShardStore, touch
 
 
 class TokenSamples(Dataset):
@@ -29,6 +30,7 @@ class TokenSamples(Dataset):
         self.block_size, self.store, self.open_limit = block_size, store, open_limit
         self.sources: list[str | Path | Shard] = []
         self._open: OrderedDict[int, np.ndarray] = OrderedDict()  # size: at most open_limit maps
+        self._touched: dict[int, float] = {}  # when each open shard was last marked as in use
         counts = []
         for source in shard_paths:
             tokens = source.tokens if isinstance(source, Shard) else None
@@ -53,12 +55,22 @@ class TokenSamples(Dataset):
         tokens = self._open.get(s)
         if tokens is None:
             source = self.sources[s]
-            header, tokens = open_shard(self._path(source))
+            for attempt in range(3):
+                try:
+                    header, tokens = open_shard(self._path(source))
+                    break
+                except FileNotFoundError:  # evicted from the node cache by another worker meanwhile
+                    if attempt == 2 or not isinstance(source, Shard):
+                        raise
             if isinstance(source, Shard) and source.tokens is not None and header.n_tokens != source.tokens:
                 raise ShardFormatError(f"{source.uri}: {header.n_tokens} tokens, the encode manifest says {source.tokens}")
             self._open[s] = tokens
             while len(self._open) > self.open_limit:
                 self._open.popitem(last=False)
+        elif self.store is not None and isinstance(tokens, np.memmap) and time.monotonic() - self._touched.get(s, 0) > 60:
+            # Still being read: keep it from looking least recently used in the node cache.
+            touch(Path(tokens.filename))
+            self._touched[s] = time.monotonic()
         self._open.move_to_end(s)
         return tokens
 

@@ -41,7 +41,7 @@ def sample_order(positions: np.ndarray, n_samples: int, seed: int) -> np.ndarray
     return out
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=2)  # the window being read and the next: each is one entry per sample of a window
 def _window_permutation(n: int, seed: int, epoch: int, window: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch, 1, window]).permutation(n)
 

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import posixpath
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +30,17 @@ from typing import Iterator
 
 from infra import storage
 from tasks.encode.shard_format import ShardFormatError, verify_shard
+
+
+STALE_DOWNLOAD_S = 3600  # a partial download older than this belongs to a worker that died
+
+
+def touch(path: Path) -> None:
+    """Mark a cached shard as in use (least recently used shards are evicted first)."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        pass
 
 
 @dataclass(frozen=True)
@@ -90,10 +102,13 @@ class ShardStore:
         os.replace(tmp, verdict)
 
     def _fetched(self, shard: Shard) -> Path:
-        target = self.cache_dir / "files" / self._key(shard.uri) / posixpath.basename(shard.uri)
-        if target.exists():
-            os.utime(target)  # most recently used
+        # Keyed by URI and content: a shard written again under the same name is fetched again.
+        target = self.cache_dir / "files" / self._key(f"{shard.uri}#{shard.sha256}") / posixpath.basename(shard.uri)
+        try:
+            os.utime(target)  # most recently used (and present: another worker may have evicted it)
             return target
+        except FileNotFoundError:
+            pass
         with _locked(self.cache_dir / ".lock"):
             if target.exists():  # another worker of this node fetched it meanwhile
                 os.utime(target)
@@ -121,8 +136,13 @@ class ShardStore:
         if size > self.limit_bytes:
             raise ShardFormatError(f"a shard of {size:,} bytes does not fit the shard cache of {self.limit_bytes:,} bytes "
                                    "(compute.shard_cache_gb)")
-        files = [(p.stat().st_mtime_ns, p.stat().st_size, p) for p in (self.cache_dir / "files").glob("*/*")
-                 if not p.name.startswith(".")]
+        files, cutoff = [], time.time() - STALE_DOWNLOAD_S
+        for p in (self.cache_dir / "files").glob("*/*"):
+            st = p.stat()
+            if not p.name.startswith("."):
+                files.append((st.st_mtime_ns, st.st_size, p))
+            elif st.st_mtime < cutoff:  # a download whose worker died: nobody will finish it
+                p.unlink(missing_ok=True)
         used = sum(s for _, s, _ in files)
         for _, s, p in sorted(files):
             if used + size <= self.limit_bytes:

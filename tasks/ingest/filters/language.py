@@ -22,6 +22,10 @@ _NONCHARACTERS = re.compile("[\ufdd0-\ufdef" + "".join(
     f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}" for plane in range(17)) + "]")
 
 
+# CLD2 still reports a few retired or extended codes: their ISO 639-1 names.
+_CLD2_CODES = {"iw": "he", "jw": "jv", "in": "id", "zh-Hant": "zh"}
+
+
 @lru_cache(maxsize=4)
 def _lingua(candidates: tuple[str, ...], accuracy: str):
     from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
@@ -51,6 +55,7 @@ def _identify_cld2(text: str, cfg: LanguageFilter) -> tuple[str | None, float]:
         reliable, _, details = pycld2.detect(_NONCHARACTERS.sub("", text), isPlainText=True)
     candidates = set(cfg.candidates)
     for _, code, percent, _ in details:  # ordered by share of the text, largest first
+        code = _CLD2_CODES.get(code, code)
         if code in candidates:
             return code, percent / 100.0 if reliable else 0.0
     return None, 0.0
