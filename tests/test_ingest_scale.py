@@ -218,3 +218,19 @@ def test_a_crash_after_holding_out_a_document_resumes(tmp_path, monkeypatch):
     monkeypatch.setattr(StageOutput, "publish", publish)
     assert stage.run_ingest(cfg, out, files) == expected
     assert _digest(Path(out.uri)) == _digest(Path(clean.uri))
+
+
+def test_ids_are_compared_among_exact_survivors(tmp_path):
+    """s/b's first text is an exact copy of s/a's: it is rejected as such, and s/b's second,
+    different text is then the first holder of its id, so it is kept, not lost as a duplicate id."""
+    d = tmp_path / "ids"
+    d.mkdir()
+    (d / "a.jsonl").write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in [
+        ("a", "hello world, the first text"), ("b", "hello world, the first text"), ("b", "other words entirely")]))
+    cfg = IngestConfig(sources=[SourceConfig(name="s", uri=str(d), license="x", id_field="id")], partitions=3)
+    out, files = stage.plan(cfg, str(tmp_path / "store"))
+    stats = stage.run_ingest(cfg, out, files)
+    assert stats["rejected"] == {"duplicate_exact": 1} and stats["kept"] == 2
+    kept = {r["doc_id"]: r["location"] for r in pq.read_table(Path(out.uri, "manifest")).to_pylist()}
+    assert kept.keys() == {"s/a", "s/b"} and kept["s/b"].endswith("#3")
+    assert locate(out.uri, "s/b")["location"].endswith("#3")

@@ -1,14 +1,16 @@
-"""One hash partition of the shuffle: duplicate groups decided, losers and candidate pairs out.
+"""Hash partitions of the shuffle: duplicate groups decided, losers and candidate pairs out.
 
 Records sharing a key form a group; its survivor is its first member in canonical order (the
-smallest position), whichever unit or worker produced it. Per partition this writes:
-- `losers/p-NNNN.parquet`: exact-duplicate and duplicate-id losers (position, reason, detail),
-  sorted by position so that each range of units reads only its part;
-- `pairs/p-NNNN.parquet`: for each LSH bucket with more than one document, candidate pairs from
-  every later member to the bucket's first and to the member before it (confirmed by signature
-  similarity later);
-- `index/part-NNNN.parquet` in the stage output: (doc_id, position) of the first holder of every
-  id in this partition, sorted by id: one read finds which unit holds a document.
+smallest position), whichever unit or worker produced it. Ids are compared among the documents
+that survived exact dedup, so each partition is visited twice:
+- `group_partition`: exact duplicates and LSH buckets. Writes `losers/p-NNNN.parquet` (exact
+  losers, sorted by position so that each range of units reads only its part), the same losers'
+  positions routed to the partitions of their ids, and `pairs/p-NNNN.parquet`: for each bucket
+  with more than one document, candidate pairs from every later member to the bucket's first and
+  to the member before it (confirmed by signature similarity later);
+- `id_partition`: duplicate ids among the exact survivors (`losers-id/p-NNNN.parquet`), and
+  `index/part-NNNN.parquet` in the stage output: (doc_id, position) of the first survivor holding
+  each id, sorted by id: one read finds which unit holds a document.
 Memory: one partition's records (~(bands + 2) × documents / P rows).
 """
 
@@ -21,11 +23,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from infra import storage
-from tasks.ingest.shuffle import BAND, EXACT, ID, SCHEMA
+from tasks.ingest.shuffle import BAND, EXACT, ID, SCHEMA, id_key, partition_of
 from tasks.ingest.work import Work, list_files, read_table, resumable, write_table
 
 LOSERS_SCHEMA = pa.schema([("position", pa.int64()), ("reason", pa.string()), ("detail", pa.string())])
 PAIRS_SCHEMA = pa.schema([("first", pa.int64()), ("other", pa.int64())])
+POSITIONS_SCHEMA = pa.schema([("position", pa.int64())])
 INDEX_SCHEMA = pa.schema([("doc_id", pa.string()), ("position", pa.int64())])
 
 
@@ -41,34 +44,49 @@ def index_file(out_uri: str, partition: int) -> str:
     return storage.join(out_uri, "index", f"part-{partition:04d}.parquet")
 
 
-@resumable("group")
-def group_partition(work: Work, partition: int, out_uri: str) -> dict[str, Any]:
-    table = read_table(list_files(work.shuffle_dir(partition)), SCHEMA)
+def _groups(table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, pa.ChunkedArray]:
+    """Records sorted by kind, key, then canonical position: (kind, position, whether each is its
+    group's first, the index of its group's first, doc ids), all in that order."""
     kind = table.column("kind").to_numpy()
     k0 = table.column("k0").to_numpy()
     k1 = table.column("k1").to_numpy()
     pos = table.column("position").to_numpy()
-    order = np.lexsort((pos, k1, k0, kind))  # by kind, key, then canonical position
+    order = np.lexsort((pos, k1, k0, kind))
     kind, k0, k1, pos = kind[order], k0[order], k1[order], pos[order]
     n = len(order)
     first = np.ones(n, dtype=bool)
     if n:
         first[1:] = (kind[1:] != kind[:-1]) | (k0[1:] != k0[:-1]) | (k1[1:] != k1[:-1])
-    # For every record, the index (in sorted order) of its group's first member.
     head = np.maximum.accumulate(np.where(first, np.arange(n), 0))
-    doc_ids = table.column("doc_id").take(pa.array(order))
+    return kind, pos, first, head, table.column("doc_id").take(pa.array(order))
 
-    losers = []
-    for k, reason in ((EXACT, "duplicate_exact"), (ID, "duplicate_id")):
-        lose = np.flatnonzero(~first & (kind == k))
-        if len(lose):
-            survivors = doc_ids.take(pa.array(head[lose]))
-            detail = (pc.binary_join_element_wise("same text as ", survivors, "") if k == EXACT
-                      else doc_ids.take(pa.array(lose)))
-            losers.append(pa.table({"position": pos[lose], "reason": pa.array([reason] * len(lose)),
-                                    "detail": detail}, schema=LOSERS_SCHEMA))
-    lost = pa.concat_tables(losers) if losers else LOSERS_SCHEMA.empty_table()
+
+def _exact_by_id_dir(work: Work, partition: int) -> str:
+    return work.path("exact-by-id", f"p-{partition:04d}")
+
+
+def id_losers_file(work: Work, partition: int) -> str:
+    return work.path("losers-id", f"p-{partition:04d}.parquet")
+
+
+@resumable("group")
+def group_partition(work: Work, partition: int) -> dict[str, Any]:
+    """Exact duplicates and LSH candidate pairs of one partition. Exact losers also go to the
+    partitions of their ids, so that ids are compared among exact survivors only (`id_partition`)."""
+    table = read_table(list_files(work.shuffle_dir(partition)), SCHEMA)
+    table = table.filter(pc.not_equal(table.column("kind"), ID))
+    kind, pos, first, head, doc_ids = _groups(table)
+
+    lose = np.flatnonzero(~first & (kind == EXACT))
+    lost = pa.table({"position": pos[lose], "reason": pa.array(["duplicate_exact"] * len(lose), pa.string()),
+                     "detail": pc.binary_join_element_wise("same text as ", doc_ids.take(pa.array(head[lose])), "")},
+                    schema=LOSERS_SCHEMA)
     write_table(losers_file(work, partition), lost.sort_by("position"))
+    by_id = np.array([partition_of(id_key(d), work.partitions) for d in doc_ids.take(pa.array(lose)).to_pylist()],
+                     dtype=np.int64)
+    for q in range(work.partitions):  # written for every partition, so each reads a complete set
+        write_table(storage.join(_exact_by_id_dir(work, q), f"from-{partition:04d}.parquet"),
+                    pa.table({"position": pos[lose[by_id == q]]}, schema=POSITIONS_SCHEMA))
 
     # Each later member pairs with its bucket's first and with the member before it: two
     # revisions of a page that share a bucket with an older, less similar one still meet.
@@ -79,8 +97,23 @@ def group_partition(work: Work, partition: int, out_uri: str) -> dict[str, Any]:
     write_table(pairs_file(work, partition),
                 pa.table({"first": pairs[:, 0], "other": pairs[:, 1]}, schema=PAIRS_SCHEMA).sort_by("other"))
 
-    holders = np.flatnonzero(first & (kind == ID))
+    return {"exact_losers": len(lose), "pairs": len(pairs)}
+
+
+@resumable("ids")
+def id_partition(work: Work, partition: int, out_uri: str) -> dict[str, Any]:
+    """Duplicate ids among the exact survivors of one id partition, and its part of the index:
+    (doc_id, position) of the first survivor holding each id."""
+    table = read_table(list_files(work.shuffle_dir(partition)), SCHEMA)
+    table = table.filter(pc.equal(table.column("kind"), ID))
+    exact = read_table(list_files(_exact_by_id_dir(work, partition)), POSITIONS_SCHEMA).column("position")
+    table = table.filter(pc.invert(pc.is_in(table.column("position"), value_set=exact.combine_chunks())))
+    _, pos, first, _, doc_ids = _groups(table)
+    lose = np.flatnonzero(~first)
+    lost = pa.table({"position": pos[lose], "reason": pa.array(["duplicate_id"] * len(lose), pa.string()),
+                     "detail": doc_ids.take(pa.array(lose))}, schema=LOSERS_SCHEMA)
+    write_table(id_losers_file(work, partition), lost.sort_by("position"))
+    holders = np.flatnonzero(first)
     index = pa.table({"doc_id": doc_ids.take(pa.array(holders)), "position": pos[holders]}, schema=INDEX_SCHEMA)
     write_table(index_file(out_uri, partition), index.sort_by("doc_id"))
-    counts = pc.value_counts(lost.column("reason")).to_pylist()
-    return {"losers": {c["values"]: c["counts"] for c in counts}, "pairs": len(pairs)}
+    return {"id_losers": len(lose)}

@@ -3,16 +3,16 @@
 Every step that touches documents runs as Ray tasks over files on the storage root; the driver
 holds the file list, the unit plan, counters and URIs, so its memory does not grow with the corpus:
 1. `scan_unit` per unit (`process.py`): candidates, rejects, signatures, dedup keys;
-2. `group_partition` per hash partition (`groups.py`): exact and id duplicates, LSH pairs;
+2. `group_partition`, then `id_partition`, per hash partition (`groups.py`): exact duplicates and
+   LSH pairs, then duplicate ids among the exact survivors;
 3. near duplicates: `attach` and `confirm` per range of units (`near.py`), then groups by
    connected components (`components.py`), in one task or in node partitions round by round;
 4. `gather` per range of units (`verdicts.py`): each losing document's verdict;
 5. `write_unit` per unit: shards, quarantine and manifest parts.
 Each group's survivor is its first member in canonical order (source, file, record), so outputs
-are byte-identical for any number of workers; each step is resumable (`work.py`). The three kinds
-of group are formed independently over all candidates: a document whose id an earlier document
-used is a duplicate id even when that earlier one is itself an exact copy of another (both are
-quarantined, each with its reason), and near-duplicate groups join transitively.
+are byte-identical for any number of workers; each step is resumable (`work.py`). Ids are
+compared among the exact survivors; near-duplicate groups are formed over all candidates and join
+transitively.
 
 Output (under a content-addressed directory):
 - `train/part-NNNNN.parquet`, `val/part-NNNNN.parquet`: `doc_id`, `text`, `language`; one part
@@ -38,7 +38,7 @@ from infra import storage
 from tasks.artifacts import StageOutput
 from tasks.ingest.address import STAGE, VERSION, plan, source_fingerprint  # noqa: F401 (the stage's address)
 from tasks.ingest.config import IngestConfig
-from tasks.ingest.groups import group_partition
+from tasks.ingest.groups import group_partition, id_partition
 from tasks.ingest.minhash import bands
 from tasks.ingest.components import components, partitioned_components
 from tasks.ingest.near import attach, confirm
@@ -52,7 +52,7 @@ from tasks.ingest.work import Work
 Mapper = Callable[[Callable, list[tuple]], list[Any]]
 
 # The steps, in order, for progress reports.
-PHASES = ("scan_unit", "group_partition", "attach", "confirm", "components", "spread", "settle", "propose", "name",
+PHASES = ("scan_unit", "group_partition", "id_partition", "attach", "confirm", "components", "spread", "settle", "propose", "name",
           "gather", "write_unit")
 
 
@@ -80,7 +80,8 @@ def run_ingest(
     # Results are small dicts of counts: the driver holds O(units + partitions) of them.
     layout = bands(cfg.dedup) if cfg.dedup.near else None
     scans = mapper(scan_unit, [(work, u.index, cfg, u, layout) for u in units])
-    mapper(group_partition, [(work, p, out.uri) for p in range(cfg.partitions)])
+    mapper(group_partition, [(work, p) for p in range(cfg.partitions)])
+    mapper(id_partition, [(work, p, out.uri) for p in range(cfg.partitions)])
     near: dict[str, int] = {}
     if cfg.dedup.near:
         attached = mapper(attach, [(work, r, cfg.dedup.num_perm) for r in range(work.ranges)])

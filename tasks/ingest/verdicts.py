@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from tasks.ingest.components import near_losers_dir
-from tasks.ingest.groups import LOSERS_SCHEMA, losers_file
+from tasks.ingest.groups import LOSERS_SCHEMA, id_losers_file, losers_file
 from tasks.ingest.work import Work, list_files, position, read_table, resumable, write_table
 
 PRECEDENCE = ("duplicate_exact", "duplicate_id", "duplicate_near")
@@ -26,7 +26,7 @@ def verdicts_file(work: Work, r: int) -> str:
 @resumable("verdicts")
 def gather(work: Work, r: int, near: bool) -> dict[str, Any]:
     lo, hi = work.range_positions(r)
-    sources = [losers_file(work, p) for p in range(work.partitions)]
+    sources = [losers_file(work, p) for p in range(work.partitions)] + [id_losers_file(work, p) for p in range(work.partitions)]
     if near:
         sources += list_files(near_losers_dir(work))
     table = read_table(sources, LOSERS_SCHEMA, filters=[("position", ">=", lo), ("position", "<", hi)])
