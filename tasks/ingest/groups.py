@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from infra import storage
-from tasks.ingest.shuffle import BAND, EXACT, ID, SCHEMA, id_key, partition_of
+from tasks.ingest.shuffle import BAND, EXACT, SCHEMA, id_key, partition_of
 from tasks.ingest.work import Work, list_files, read_table, resumable, write_table
 
 LOSERS_SCHEMA = pa.schema([("position", pa.int64()), ("reason", pa.string()), ("detail", pa.string())])
@@ -74,7 +74,6 @@ def group_partition(work: Work, partition: int) -> dict[str, Any]:
     """Exact duplicates and LSH candidate pairs of one partition. Exact losers also go to the
     partitions of their ids, so that ids are compared among exact survivors only (`id_partition`)."""
     table = read_table(list_files(work.shuffle_dir(partition)), SCHEMA)
-    table = table.filter(pc.not_equal(table.column("kind"), ID))
     kind, pos, first, head, doc_ids = _groups(table)
 
     lose = np.flatnonzero(~first & (kind == EXACT))
@@ -104,8 +103,7 @@ def group_partition(work: Work, partition: int) -> dict[str, Any]:
 def id_partition(work: Work, partition: int, out_uri: str) -> dict[str, Any]:
     """Duplicate ids among the exact survivors of one id partition, and its part of the index:
     (doc_id, position) of the first survivor holding each id."""
-    table = read_table(list_files(work.shuffle_dir(partition)), SCHEMA)
-    table = table.filter(pc.equal(table.column("kind"), ID))
+    table = read_table(list_files(work.shuffle_dir(partition, "ids")), SCHEMA)
     exact = read_table(list_files(_exact_by_id_dir(work, partition)), POSITIONS_SCHEMA).column("position")
     table = table.filter(pc.invert(pc.is_in(table.column("position"), value_set=exact.combine_chunks())))
     _, pos, first, _, doc_ids = _groups(table)

@@ -60,9 +60,14 @@ class UnitKeys:
             "position": pa.array(self.positions, pa.int64()), "doc_id": pa.array(self.doc_ids, pa.string()),
         }, schema=SCHEMA)
         partition = halves[:, 0] % np.uint64(work.partitions)
-        order = np.argsort(partition, kind="stable")
-        bounds = np.searchsorted(partition[order], np.arange(work.partitions + 1))
-        for p in range(work.partitions):
-            if bounds[p] < bounds[p + 1]:
-                write_table(work.shuffle_file(p, unit), table.take(order[bounds[p]:bounds[p + 1]]))
+        # Ids in files of their own: they are grouped in a later pass (`groups.id_partition`),
+        # which then reads them without the far more numerous band keys.
+        is_id = np.asarray(self.kinds) == ID
+        for records, rows in (("keys", ~is_id), ("ids", is_id)):
+            picked = np.flatnonzero(rows)
+            order = picked[np.argsort(partition[picked], kind="stable")]
+            bounds = np.searchsorted(partition[order], np.arange(work.partitions + 1))
+            for p in range(work.partitions):
+                if bounds[p] < bounds[p + 1]:
+                    write_table(work.shuffle_file(p, unit, records), table.take(order[bounds[p]:bounds[p + 1]]))
         return len(self.keys)

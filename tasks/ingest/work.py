@@ -68,11 +68,12 @@ class Work:
     def unit_file(self, unit: int, kind: str, suffix: str = "parquet") -> str:
         return self.path("units", f"unit-{unit:05d}.{kind}.{suffix}")
 
-    def shuffle_dir(self, partition: int) -> str:
-        return self.path("shuffle", f"p-{partition:04d}")
+    def shuffle_dir(self, partition: int, records: str = "keys") -> str:
+        """A partition's shuffle files: `keys` (content hashes and LSH bands) or `ids`."""
+        return self.path("shuffle", records, f"p-{partition:04d}")
 
-    def shuffle_file(self, partition: int, unit: int) -> str:
-        return storage.join(self.shuffle_dir(partition), f"unit-{unit:05d}.parquet")
+    def shuffle_file(self, partition: int, unit: int, records: str = "keys") -> str:
+        return storage.join(self.shuffle_dir(partition, records), f"unit-{unit:05d}.parquet")
 
     def marker(self, step: str, index: int) -> str:
         return self.path("done", step, f"{index:05d}.json")
