@@ -85,7 +85,7 @@ class DedupConfig(StageConfig):
     seed: int = 1
     components_in_memory: int = Field(
         20_000_000, ge=0, description="Confirmed near-duplicate pairs joined into groups in one task (~60 bytes "
-        "each); beyond this, in ingest.partitions node partitions, round by round. Does not change the output.")
+        "each, estimated from the arrays it holds); beyond this, in ingest.partitions node partitions, round by round. Does not change the output.")
 
 
 class PiiConfig(StageConfig):
@@ -126,6 +126,6 @@ class IngestConfig(StageConfig):
     partitions: int = Field(
         16, ge=1, le=4096,
         description="Hash partitions of the corpus-wide dedup: one task each, holding 1/partitions of the "
-                    "corpus's dedup keys, about 1 KB per document with near dedup on (16 keys of 25 bytes, "
-                    "sorted). Raise it with the corpus: 100 M documents in 64 partitions need ~1.6 GB per task.")
+                    "corpus's dedup keys, estimated at ~1 KB per document with near dedup on (16 keys of 25 bytes, "
+                    "sorted). Raise it with the corpus: 100 M documents in 64 partitions, ~1.6 GB per task.")
     num_workers: int | None = Field(None, ge=1, description="Ray tasks in flight; default: the cluster's CPUs.")

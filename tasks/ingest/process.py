@@ -164,6 +164,7 @@ def write_unit(work: Work, index: int, out_uri: str, val_fraction: float, force_
     corpus-wide verdicts. A kept document goes to validation when its content hash says so
     (`split.py`), or when its hash is `force_val` (the one held out of a corpus too small to
     have any). Returns counts; `min_sha` is the lowest content hash kept, for that rule."""
+    # Memory: one unit's candidates, rejects and verdicts.
     candidates = read_table(work.unit_file(index, "candidates")).to_pylist()
     quarantine = read_table(work.unit_file(index, "rejects")).to_pylist()
     verdicts = unit_verdicts(work, index)

@@ -25,6 +25,7 @@ def verdicts_file(work: Work, r: int) -> str:
 
 @resumable("verdicts")
 def gather(work: Work, r: int, near: bool) -> dict[str, Any]:
+    # Memory: the losers of one range of units (duplicates only, not the range's documents).
     lo, hi = work.range_positions(r)
     sources = [losers_file(work, p) for p in range(work.partitions)] + [id_losers_file(work, p) for p in range(work.partitions)]
     if near:
@@ -39,7 +40,8 @@ def gather(work: Work, r: int, near: bool) -> dict[str, Any]:
 
 
 def unit_verdicts(work: Work, unit: int) -> dict[int, tuple[str, str]]:
-    """{index in the unit: (reason, detail)} for this unit's candidates that lost."""
+    """{index in the unit: (reason, detail)} for this unit's candidates that lost (size: this
+    unit's duplicates)."""
     lo, hi = position(unit, 0), position(unit + 1, 0)
     table = read_table(verdicts_file(work, work.range_of(unit)), filters=[("position", ">=", lo), ("position", "<", hi)])
     return {p - lo: (r, d) for p, r, d in zip(table.column("position").to_pylist(), table.column("reason").to_pylist(),

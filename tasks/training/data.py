@@ -28,7 +28,7 @@ class TokenSamples(Dataset):
     def __init__(self, shard_paths: list[str | Path | Shard], block_size: int, store: ShardStore | None = None,
                  open_limit: int = 64) -> None:
         self.block_size, self.store, self.open_limit = block_size, store, open_limit
-        self.sources: list[str | Path | Shard] = []
+        self.sources: list[str | Path | Shard] = []  # size: the shards (not their tokens)
         self._open: OrderedDict[int, np.ndarray] = OrderedDict()  # size: at most open_limit maps
         self._touched: dict[int, float] = {}  # when each open shard was last marked as in use
         counts = []

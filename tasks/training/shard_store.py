@@ -136,7 +136,7 @@ class ShardStore:
         if size > self.limit_bytes:
             raise ShardFormatError(f"a shard of {size:,} bytes does not fit the shard cache of {self.limit_bytes:,} bytes "
                                    "(compute.shard_cache_gb)")
-        files, cutoff = [], time.time() - STALE_DOWNLOAD_S
+        files, cutoff = [], time.time() - STALE_DOWNLOAD_S  # size: the shards cached on this node
         for p in (self.cache_dir / "files").glob("*/*"):
             st = p.stat()
             if not p.name.startswith("."):
