@@ -217,3 +217,43 @@ def test_unknown_phone_regions_are_refused():
 
 def test_a_card_inside_a_mistyped_iban_is_not_a_card():
     assert redact("IT82 J185 6176 9272 8146 4734 637 – Leider").counts == {}
+
+
+# Longest matches each pattern can make, and texts dense in anchors: the reach of every rule must
+# cover its longest match, or scanning near anchors would miss or cut matches.
+_LONGEST = [
+    "x " + "a" * 64 + "@" + ("b" * 63 + ".") * 8 + "c" * 24 + " y",
+    "IBAN DE12" + " ABCD" * 7 + " XYZ.",
+    "card 4111 1111 1111 1111 123, 3782 822463 10005",
+    "ip 255.255.255.255 and " + "a:" * 20 + "b and " + "1234:" * 10,
+    "tel (+" + "1" * 17 + ")" + (" (" + "2" * 17 + ")") * 8 + " end",
+]
+
+
+def _fuzz(seed: int, n: int) -> list[str]:
+    import random
+
+    rng = random.Random(seed)
+    alphabet = "0123456789 .-/()+:@abcdefABCDEF\nxyz,'_é"
+    pieces = ["+49 30 1234567", "DE89370400440532013000", "2001:db8::1", "a@b.co", "8.8.8.8", "1.2.3.4.5",
+              "12.12.2024", "(0)30 123 456", "face::beef", "prose " * 40]
+    texts = []
+    for _ in range(n):
+        parts = [rng.choice(pieces) if rng.random() < 0.3 else "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 60)))
+                 for _ in range(rng.randint(1, 40))]
+        texts.append(rng.choice(["", " ", "\n"]).join(parts))
+    return texts
+
+
+def test_scanning_near_anchors_finds_what_a_whole_text_scan_finds():
+    from tasks.ingest.pii.redact import _ANCHORS, _RULES, _windows
+
+    for rule in _RULES:
+        longest = max(len(m.group(0)) for text in _LONGEST for m in rule.pattern.finditer(text))
+        assert longest <= rule.reach, (rule.kind, rule.pattern.pattern, longest)
+    for text in _LONGEST + _fuzz(7, 3000):
+        for rule in _RULES:
+            whole = [m.span() for m in rule.pattern.finditer(text)]
+            runs = [m.span() for m in _ANCHORS[rule.anchor].finditer(text)]
+            near = [m.span() for s, e in _windows(runs, rule.reach, len(text)) for m in rule.pattern.finditer(text, s, e)]
+            assert near == whole, (rule.kind, text)

@@ -93,31 +93,71 @@ def _span_if(check: Callable[[re.Match, str, tuple[str, ...]], bool]) -> Callabl
 
 
 Confirm = Callable[[re.Match, str, tuple[str, ...]], Found]
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """A kind's pattern and check. Every match of `pattern` holds a character of `anchor` and is at
+    most `reach` characters long, so the pattern only needs to run near the anchor's characters:
+    a few stretches of a document, not all of it (`_windows`)."""
+
+    kind: str
+    pattern: re.Pattern
+    confirm: Confirm
+    anchor: str  # a key of _ANCHORS
+    reach: int
+
+
 # In priority order: where two kinds claim the same characters, the earlier wins (an e-mail's
-# digits are not a phone number; an IP address is not one either).
-# Each rule names what every match contains ("digit": a \d), so a text without it skips the rule:
-# most prose has no "@" and many paragraphs no digit.
-_RULES: list[tuple[str, re.Pattern, Confirm, str]] = [
-    ("email", EMAIL, lambda m, t, r: m.span(), "@"),
-    ("iban", IBAN, _iban, "digit"),
-    ("card", CARD, _card, "digit"),
-    ("ip", IPV4, _span_if(lambda m, t, r: public_ip(m.group(0))), "digit"),
-    ("ip", IPV6, _ipv6, ":"),
-    ("phone", CANDIDATE, phone_span, "digit"),
+# digits are not a phone number; an IP address is not one either). Reaches are the patterns'
+# longest matches, rounded up: e-mail 1+63+1+8*64+24, IBAN 4+7*5+4, card 23, IPv4 15, IPv6 41,
+# phone 2+17+1+8*20.
+_RULES: list[_Rule] = [
+    _Rule("email", EMAIL, lambda m, t, r: m.span(), "@", 640),
+    _Rule("iban", IBAN, _iban, "digit", 48),
+    _Rule("card", CARD, _card, "digit", 32),
+    _Rule("ip", IPV4, _span_if(lambda m, t, r: public_ip(m.group(0))), "digit", 16),
+    _Rule("ip", IPV6, _ipv6, ":", 48),
+    _Rule("phone", CANDIDATE, phone_span, "digit", 192),
 ]
-_DIGIT = re.compile(r"\d")
+_ANCHORS = {"@": re.compile(r"@+"), ":": re.compile(r":+"), "digit": re.compile(r"\d+")}
+# Characters a pattern's look-behind or look-ahead reads beyond its match (at most 2 today).
+_LOOK = 4
+
+
+def _windows(runs: list[tuple[int, int]], reach: int, size: int) -> list[tuple[int, int]]:
+    """Disjoint stretches of a text of `size` characters that hold every match of a rule whose
+    matches contain an anchor character (at `runs`) and are at most `reach` long, with the
+    characters its look-arounds read. Scanning each stretch with `finditer(text, start, end)`
+    finds exactly the matches a scan of the whole text finds: a match lies within `reach` of one
+    of its anchors, so no match (nor any path the engine tries that could succeed) crosses a
+    stretch's end, and look-behinds still see the text before `start`."""
+    windows: list[tuple[int, int]] = []
+    for run_start, run_end in runs:
+        start, end = max(0, run_start - reach - _LOOK), min(size, run_end + reach + _LOOK)
+        if windows and start <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], end)
+        else:
+            windows.append((start, end))
+    return windows
 
 
 def find(text: str, kinds: tuple[str, ...] = KINDS, regions: tuple[str, ...] = EUROPE,
          recognizers: tuple[Recognizer, ...] = ()) -> list[Span]:
     """Non-overlapping spans of personal data, sorted; Werk's kinds first, then `recognizers`'."""
     chosen = _Chosen()
-    present = {"@": "@" in text, ":": ":" in text, "digit": _DIGIT.search(text) is not None}
-    for kind, pattern, confirm, needs in _RULES:
-        if kind in kinds and present[needs]:
-            for m in pattern.finditer(text):
-                if found := confirm(m, text, regions):
-                    chosen.add(Span(*found, kind))
+    # Where each anchor's characters are (most prose has no "@" and many paragraphs no digit):
+    # size grows with the number of digit runs, colons and "@" in the document.
+    runs: dict[str, list[tuple[int, int]]] = {}
+    for rule in _RULES:
+        if rule.kind not in kinds:
+            continue
+        if rule.anchor not in runs:
+            runs[rule.anchor] = [m.span() for m in _ANCHORS[rule.anchor].finditer(text)]
+        for start, end in _windows(runs[rule.anchor], rule.reach, len(text)):
+            for m in rule.pattern.finditer(text, start, end):
+                if found := rule.confirm(m, text, regions):
+                    chosen.add(Span(*found, rule.kind))
     for recognizer in recognizers:
         for span in recognizer.find(text):
             if not (0 <= span.start < span.end <= len(text)):
