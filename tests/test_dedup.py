@@ -66,6 +66,26 @@ def test_signatures_find_and_confirm_near_duplicates_only():
     assert len(set(band_keys(np.zeros(cfg.num_perm, np.uint32), bands(cfg)))) == bands(cfg)[0]
 
 
+def test_a_signature_is_the_minhash_of_the_set_of_word_shingles():
+    """Repeats and order of shingles change nothing; a text shorter than a shingle is one shingle."""
+    import re
+
+    from rensa import RMinHash
+
+    cfg = DedupConfig(near=True, threshold=0.7)
+
+    def by_definition(text: str) -> np.ndarray:
+        words = re.findall(r"\w+", text.lower())
+        n = cfg.shingle_words
+        shingles = sorted({" ".join(words[i:i + n]) for i in range(max(1, len(words) - n + 1))})
+        m = RMinHash(num_perm=cfg.num_perm, seed=cfg.seed)
+        m.update(shingles)
+        return np.asarray(m.digest(), dtype=np.uint32)
+
+    for text in (BASE, BASE + " " + BASE, "two words", "", "Größe der Straße, señorías: " * 9):
+        assert np.array_equal(signature(text, cfg), by_definition(text)), text
+
+
 def _digest(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*")) if p.is_file() and p.name != "_SUCCESS.json"}

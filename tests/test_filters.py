@@ -70,13 +70,14 @@ def test_vectorised_repetition_measures_equal_their_plain_definition():
     from tasks.ingest.filters.quality import _WORD, _letter_tokens, _Ngrams
 
     rng = random.Random(5)
-    vocab = ["the", "council", "water", "law", "ja", "und", "Größe", "señorías", "½", "²", "12", "x", "-", "Ⅻ"]
+    vocab = ["the", "council", "water", "law", "ja", "und", "Größe", "señorías", "½", "²", "12", "x", "-", "Ⅻ",
+             "λόγος", "«λόγος»", "(½)", "x²", "12x", "«»", "2024-12", "…"]
     for _ in range(300):
         words = [rng.choice(vocab[: rng.randint(2, len(vocab))]) for _ in range(rng.randint(1, 120))]
         if rng.random() < 0.4:  # repeated stretches, as boilerplate has
             k = rng.randint(2, 12)
             words = words[:k] * rng.randint(2, 5) + words
-        text = " ".join(words)
+        text = "".join(w + rng.choice([" ", " ", "\n", "\t", "\u00a0", "  "]) for w in words)
         lowered = [w.lower() for w in _WORD.findall(text)]
         if not lowered:
             continue

@@ -83,8 +83,10 @@ def group_partition(work: Work, partition: int) -> dict[str, Any]:
     write_table(losers_file(work, partition), lost.sort_by("position"))
     by_id = np.array([partition_of(id_key(d), work.partitions) for d in doc_ids.take(pa.array(lose)).to_pylist()],
                      dtype=np.int64)
-    for q in range(work.partitions):  # written for every partition, so each reads a complete set
-        write_table(storage.join(_exact_by_id_dir(work, q), f"from-{partition:04d}.parquet"),
+    # Only where there are any (P x P files otherwise, nearly all empty): `id_partition` runs after
+    # every `group_partition` has finished, so the files it lists are the complete set.
+    for q in np.unique(by_id):
+        write_table(storage.join(_exact_by_id_dir(work, int(q)), f"from-{partition:04d}.parquet"),
                     pa.table({"position": pos[lose[by_id == q]]}, schema=POSITIONS_SCHEMA))
 
     # Each later member pairs with its bucket's first and with the member before it: two

@@ -29,9 +29,11 @@ LSH_WEIGHTS = (0.1, 0.9)
 def signature(text: str, cfg: DedupConfig) -> np.ndarray:
     words = _WORD.findall(text.lower())
     n = cfg.shingle_words
-    shingles = {" ".join(words[i : i + n]) for i in range(max(1, len(words) - n + 1))}
+    # Every run of n words (all of them when fewer). A repeated shingle changes nothing (each
+    # permutation keeps its minimum), so no set is built.
+    shingles = list(map(" ".join, zip(*(words[i:] for i in range(n))))) if len(words) >= n else [" ".join(words)]
     m = RMinHash(num_perm=cfg.num_perm, seed=cfg.seed)
-    m.update(list(shingles))  # a set: the signature does not depend on order
+    m.update(shingles)
     return np.asarray(m.digest(), dtype=np.uint32)
 
 

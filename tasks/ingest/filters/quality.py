@@ -37,19 +37,21 @@ def _dup_fractions(lines: list[str]) -> tuple[float, float]:
     return dup_lines / len(lines), dup_chars / max(1, total_chars)
 
 
-# A whitespace-separated token with a word character that is not a decimal digit: a letter, or
-# one of the few other numerals (², ½, Ⅻ) that `str.isalpha` rejects. (Naming those ~1,100
-# numerals in the class instead makes the regex 4x slower.)
-_HAS_LETTER = re.compile(r"\S*?[^\W\d_]\S*")
+# A whitespace-separated token without an ASCII letter: the only kind that can lack a letter
+# (`str.isalpha`): numbers, punctuation, and words of other scripts, which are checked one by one.
+# Possessive, so a long run of digits is read once.
+_NO_ASCII_LETTER = re.compile(r"(?<!\S)[^\sA-Za-z]++(?!\S)")
+_PARAGRAPH_BREAK = re.compile(r"\n{2,}")
+
+
+def _letterless_tokens(text: str) -> int:
+    """Whitespace-separated tokens without a letter (`str.isalpha`) of any script."""
+    return sum(1 for t in _NO_ASCII_LETTER.findall(text) if not any(c.isalpha() for c in t))
 
 
 def _letter_tokens(text: str) -> int:
-    """Whitespace-separated tokens holding a letter (`str.isalpha`), by one regex pass; only
-    non-ASCII candidates need a closer look."""
-    found = _HAS_LETTER.findall(text)
-    if text.isascii():
-        return len(found)
-    return len(found) - sum(1 for t in found if not t.isascii() and not any(c.isalpha() for c in t))
+    """Whitespace-separated tokens holding a letter."""
+    return len(text.split()) - _letterless_tokens(text)
 
 
 class _Ngrams:
@@ -93,7 +95,9 @@ class _Ngrams:
         if not same.any():
             return 0.0
         starts = np.flatnonzero(~same)
-        counts = np.diff(starts, append=len(same))
+        counts = np.empty(len(starts), dtype=np.int64)  # of each distinct n-gram (np.diff costs more)
+        np.subtract(starts[1:], starts[:-1], out=counts[:-1])
+        counts[-1] = len(same) - starts[-1]
         top = counts.max()
         first = int(order[starts[counts == top]].min())
         return top * int(self.chars_before[first + n] - self.chars_before[first]) / self.total_chars
@@ -109,8 +113,9 @@ class _Ngrams:
         if not len(starts):
             return 0.0
         cover = np.zeros(len(self.lengths) + 1, dtype=np.int64)
-        np.add.at(cover, starts, 1)
-        np.add.at(cover, starts + n, -1)
+        # Start words are distinct (each n-gram once), so plain indexing adds (np.add.at is slower).
+        cover[starts] += 1
+        cover[starts + n] -= 1
         return int(self.lengths[np.cumsum(cover[:-1]) > 0].sum()) / self.total_chars
 
 
@@ -134,13 +139,14 @@ def quality_issue(text: str, cfg: QualityFilter) -> str | None:
             return "quality:bullet_lines"
         if sum(ln.endswith(_ELLIPSES) for ln in stripped) / len(stripped) > cfg.max_ellipsis_line_ratio:
             return "quality:ellipsis_lines"
-    if _letter_tokens(text) / max(1, len(text.split())) < cfg.min_alpha_word_ratio:
+    tokens = len(text.split())
+    if (tokens - _letterless_tokens(text)) / max(1, tokens) < cfg.min_alpha_word_ratio:
         return "quality:alpha_words"
     lowered = list(map(str.lower, words))
     # Distinct stop words, as in Gopher ("at least two of the following words").
     if len(ALL_STOP_WORDS.intersection(lowered)) < cfg.min_stop_words:
         return "quality:stop_words"
-    paragraphs = [p.strip() for p in re.split(r"\n{2,}", text)]
+    paragraphs = [p.strip() for p in _PARAGRAPH_BREAK.split(text)]
     dup_paras, dup_para_chars = _dup_fractions(paragraphs)
     if dup_paras > cfg.max_duplicate_paragraph_fraction:
         return "quality:duplicate_paragraphs"
