@@ -33,8 +33,9 @@ def _edit(words: list[str], at: list[int]) -> list[str]:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
     """12 files (one unit each) of unique documents, with duplicate groups spread across them:
-    an exact copy, an id reused with new text, and a near-duplicate chain X ~ Y ~ Z where Z is
-    not near X (estimated similarities 0.82, 0.79 and 0.64 against the threshold 0.7)."""
+    an exact copy, an id reused with new text, a near-duplicate chain X ~ Y ~ Z where Z is
+    not near X (estimated similarities 0.82, 0.79 and 0.64 against the threshold 0.7), and a
+    near pair W ~ V whose first member W reuses an id (so V, the only one left, is kept)."""
     rng = random.Random(7)
     files: list[list[tuple[str, str]]] = [[(f"u{f}-{i}", " ".join(_text(rng))) for i in range(3)] for f in range(FILES)]
     x = _text(rng)
@@ -43,6 +44,9 @@ def corpus(tmp_path_factory) -> Path:
     files[10].append(("z", " ".join(_edit(x, [20, 22, 40, 42]))))  # to y: 0.78, to x: 0.60
     files[9].append(("copy", files[2][1][1]))
     files[4].append(("u0-0", "a different text under an id the first file already used"))
+    w = _text(rng)
+    files[3].append(("u0-1", " ".join(w)))  # reuses an id: a duplicate_id loser
+    files[8].append(("v", " ".join(_edit(w, [20, 22]))))  # near W only
     d = tmp_path_factory.mktemp("scale") / "corpus"
     d.mkdir()
     for f, docs in enumerate(files):
@@ -74,21 +78,23 @@ def runs(corpus, tmp_path_factory) -> dict[int, tuple[str, dict]]:
 
 def test_groups_across_units_and_partitions_keep_their_first_member(runs):
     uri, stats = runs[5]
-    assert stats["units"] == FILES and stats["docs_in"] == 3 * FILES + 5
-    assert stats["rejected"] == {"duplicate_exact": 1, "duplicate_id": 1, "duplicate_near": 2}
+    assert stats["units"] == FILES and stats["docs_in"] == 3 * FILES + 7
+    assert stats["rejected"] == {"duplicate_exact": 1, "duplicate_id": 2, "duplicate_near": 2}
     assert stats["docs_in"] == stats["kept"] + sum(stats["rejected"].values())
     quarantine = {Path(q["location"]).name: (q["reason"], q["detail"]) for q in pq.read_table(Path(uri, "quarantine")).to_pylist()}
     assert quarantine == {
         "part-09.jsonl#4": ("duplicate_exact", "same text as s/u2-1"),
         "part-04.jsonl#4": ("duplicate_id", "s/u0-0"),
+        "part-03.jsonl#4": ("duplicate_id", "s/u0-1"),  # W; V, its near copy, is kept
         "part-06.jsonl#4": ("duplicate_near", "near duplicate of s/x"),
         # Z is near Y only; the group (X, Y, Z) keeps X, its first member.
         "part-10.jsonl#4": ("duplicate_near", "near duplicate of s/x"),
     }
     kept = {r["doc_id"] for r in pq.read_table(Path(uri, "manifest")).to_pylist()}
-    assert {"s/x", "s/u2-1", "s/u0-0"} <= kept and not {"s/y", "s/z", "s/copy"} & kept
-    # The chain and the exact copy (also a near one, whose verdict says exact): two groups.
-    assert stats["near_dedup"]["groups"] == 2 and stats["near_dedup"]["duplicates"] == 3
+    assert {"s/x", "s/u2-1", "s/u0-0", "s/v"} <= kept and not {"s/y", "s/z", "s/copy"} & kept
+    # Three groups: the chain; the exact copy (also a near one) and its original; W and V. Only
+    # Y and Z lose to a near duplicate; the copy and W had already lost.
+    assert stats["near_dedup"]["groups"] == 3 and stats["near_dedup"]["duplicates"] == 2
 
 
 def test_partition_count_changes_only_the_index(runs):
@@ -155,7 +161,9 @@ def test_groups_joined_in_partitions_equal_groups_joined_in_one_task(corpus, run
 
 def test_label_rounds_find_the_first_member_of_long_chains_and_stars(tmp_path):
     """Pairs as LSH buckets produce them (each member to its bucket's first), here a 40-long chain
-    crossing units and partitions and stars, joined both ways: the same losers, named alike."""
+    crossing units and partitions and stars, joined both ways: the same losers, named alike.
+    The chain's first member and some stars' centres already lost (exact or id): the next member
+    survives, and a member that already lost is never a near loser."""
     import pyarrow as pa
 
     from tasks.ingest.components import CONFIRMED_SCHEMA, components, confirmed_dir, partitioned_components
@@ -168,13 +176,16 @@ def test_label_rounds_find_the_first_member_of_long_chains_and_stars(tmp_path):
         star = sorted(rng.sample(range(10_000, 20_000), rng.randint(2, 6)))
         pairs += [(star[0], m) for m in star[1:]]
     rng.shuffle(pairs)
+    lost = {chain[0], chain[5]} | {a for a, _ in pairs if a >= 10_000 and rng.random() < 0.3}
     ranges = 4
     for r in range(ranges):
         mine = pairs[r::ranges]
-        first = [position(a // 1000, a % 1000) for a, _ in mine]
         write_table(Path(confirmed_dir(Work(str(tmp_path / "w"), 20, 4)), f"r-{r:04d}.parquet").as_posix(),
-                    pa.table({"first": first, "other": [position(b // 1000, b % 1000) for _, b in mine],
-                              "first_id": [f"doc-{a}" for a, _ in mine]}, schema=CONFIRMED_SCHEMA))
+                    pa.table({"first": [position(a // 1000, a % 1000) for a, _ in mine],
+                              "other": [position(b // 1000, b % 1000) for _, b in mine],
+                              "first_id": [f"doc-{a}" for a, _ in mine], "other_id": [f"doc-{b}" for _, b in mine],
+                              "first_out": [a in lost for a, _ in mine], "other_out": [b in lost for _, b in mine]},
+                             schema=CONFIRMED_SCHEMA))
     results = {}
     for how in ("one task", "partitions"):
         work = Work(str(tmp_path / "w"), 20, 4)
@@ -188,7 +199,9 @@ def test_label_rounds_find_the_first_member_of_long_chains_and_stars(tmp_path):
     assert results["partitions"]["groups"] == results["one task"]["groups"]
     assert results["partitions"]["rounds"] > 3  # the chain's label travelled over several rounds
     chain_losers = {pos: d for pos, d in results["partitions"]["table"] if pos < position(10, 0)}
-    assert set(chain_losers.values()) == {f"near duplicate of doc-{chain[0]}"} and len(chain_losers) == 39
+    assert set(chain_losers.values()) == {f"near duplicate of doc-{chain[1]}"} and len(chain_losers) == 37
+    lost_positions = {position(a // 1000, a % 1000) for a in lost}
+    assert not lost_positions & {pos for pos, _ in results["partitions"]["table"]}
 
 
 def test_a_crash_after_holding_out_a_document_resumes(tmp_path, monkeypatch):

@@ -11,7 +11,8 @@ from tasks.ingest.config import IngestConfig
 from tasks.ingest.readers import scan_source
 
 STAGE = "ingest"
-VERSION = 4  # 4: corpus-wide dedup by hash partitions and connected components; manifest in parts
+VERSION = 5  # 4: corpus-wide dedup by hash partitions and connected components; manifest in parts
+# 5: a near-duplicate group keeps its first member that survived exact and id dedup
 
 
 def source_fingerprint(cfg: IngestConfig) -> dict[str, Any]:

@@ -1,5 +1,8 @@
 """Near-duplicate groups: connected components of the confirmed pairs, each keeping its first
-member (the smallest canonical position); every other member is a loser, named after it.
+member (the smallest canonical position) that has not already lost to an exact copy or a reused
+id; every other member that had not lost either is a near-duplicate loser, named after it. (A
+near copy of a document dropped for its reused id is kept, as it would be had that document never
+been there; a group joins through all its members, as LSH buckets do.)
 
 While the confirmed pairs number at most `dedup.components_in_memory` (they are duplicates only,
 ~60 bytes each here), one task joins them with scipy. Beyond that, labels propagate through hash
@@ -10,8 +13,8 @@ partitions of the nodes, round by round, each task holding one partition's edges
 - `propose` (per node partition and round): a node whose label changed offers it to its
   neighbours.
 It stops when no label changes (after as many rounds as the longest path a label travels).
-A label carries its node's doc id: a component's first member is `first` of some confirmed pair
-(no member precedes it to pair it as `other`), and that pair names it.
+A label is a node's key (its position, with `OUT` set when it already lost, so that such nodes
+come after every other) and carries its node's doc id.
 """
 
 from __future__ import annotations
@@ -26,10 +29,19 @@ from tasks.ingest.groups import LOSERS_SCHEMA
 from infra import storage
 from tasks.ingest.work import Work, list_files, read_table, resumable, write_table
 
-CONFIRMED_SCHEMA = pa.schema([("first", pa.int64()), ("other", pa.int64()), ("first_id", pa.string())])
+# `first_out`/`other_out`: the endpoint already lost to an exact copy or a reused id.
+CONFIRMED_SCHEMA = pa.schema([("first", pa.int64()), ("other", pa.int64()), ("first_id", pa.string()),
+                              ("other_id", pa.string()), ("first_out", pa.bool_()), ("other_out", pa.bool_())])
 EDGES_SCHEMA = pa.schema([("source", pa.int64()), ("target", pa.int64())])
 LABELS_SCHEMA = pa.schema([("node", pa.int64()), ("label", pa.int64()), ("label_id", pa.string())])
-SETTLED_SCHEMA = pa.schema([*LABELS_SCHEMA, ("changed", pa.bool_())])
+SETTLED_SCHEMA = pa.schema([*LABELS_SCHEMA, ("out", pa.bool_()), ("changed", pa.bool_())])
+# Positions are unit << 32 | index with far fewer than 2^30 units, so bit 62 is free to mark a node
+# that already lost: its key sorts after every node that did not.
+OUT = np.int64(1 << 62)
+
+
+def _key(positions: np.ndarray, out: np.ndarray) -> np.ndarray:
+    return positions | np.where(out, OUT, np.int64(0))
 
 
 def confirmed_dir(work: Work) -> str:
@@ -61,14 +73,20 @@ def components(work: Work, index: int) -> dict[str, Any]:
     a, b = np.searchsorted(nodes, first), np.searchsorted(nodes, other)
     _, label = connected_components(coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(len(nodes),) * 2),
                                     directed=False)
-    # Nodes are sorted, so a component's first node is its first member in canonical order.
-    _, root_of_label = np.unique(label, return_index=True)
-    root = root_of_label[label]
-    losers = np.flatnonzero(root != np.arange(len(nodes)))
-    firsts, at = np.unique(first, return_index=True)
-    root_ids = pairs.column("first_id").take(pa.array(at[np.searchsorted(firsts, nodes[root[losers]])]))
-    write_table(out, _losers(nodes[losers], root_ids))
-    return {"groups": int(len(root_of_label)), "losers": int(len(losers))}
+    # Each node's doc id and whether it already lost, from any pair that holds it.
+    ends = np.concatenate([a, b])
+    _, at = np.unique(ends, return_index=True)  # nodes in order
+    ids = pa.concat_arrays([pairs.column("first_id").combine_chunks(), pairs.column("other_id").combine_chunks()]).take(pa.array(at))
+    lost = np.concatenate([pairs.column("first_out").to_numpy(zero_copy_only=False),
+                           pairs.column("other_out").to_numpy(zero_copy_only=False)])[at]
+    # A component's survivor: its smallest key (its first member that has not lost). scipy's
+    # labels are 0..components-1, so the heads, by label, index straight by label.
+    order = np.lexsort((_key(nodes, lost), label))
+    heads = order[np.r_[True, label[order][1:] != label[order][:-1]]]
+    root = heads[label]
+    losers = np.flatnonzero(~lost & (root != np.arange(len(nodes))))
+    write_table(out, _losers(nodes[losers], ids.take(pa.array(root[losers]))))
+    return {"groups": int((~lost[heads]).sum()), "losers": int(len(losers))}
 
 
 def _partition(nodes: np.ndarray, partitions: int) -> np.ndarray:
@@ -107,35 +125,38 @@ def spread(work: Work, r: int) -> dict[str, Any]:
     edges = pa.table({"source": pa.concat_arrays([first.combine_chunks(), other.combine_chunks()]),
                       "target": pa.concat_arrays([other.combine_chunks(), first.combine_chunks()])}, schema=EDGES_SCHEMA)
     _route(edges, "source", work.partitions, lambda p: work.path("cc", "edges", f"p-{p:04d}", f"from-{r:04d}.parquet"))
-    # Every endpoint offers itself; only `first` endpoints know their doc id (the only ones that
-    # can end up as a component's label).
-    offers = pa.table({"node": pa.concat_arrays([first.combine_chunks(), other.combine_chunks()]),
-                       "label": pa.concat_arrays([first.combine_chunks(), other.combine_chunks()]),
+    # Every endpoint offers itself: its key and doc id.
+    nodes = pa.concat_arrays([first.combine_chunks(), other.combine_chunks()])
+    lost = np.concatenate([pairs.column("first_out").to_numpy(zero_copy_only=False),
+                           pairs.column("other_out").to_numpy(zero_copy_only=False)])
+    offers = pa.table({"node": nodes, "label": _key(nodes.to_numpy(), lost),
                        "label_id": pa.concat_arrays([pairs.column("first_id").combine_chunks(),
-                                                     pa.nulls(len(pairs), pa.string())])}, schema=LABELS_SCHEMA)
+                                                     pairs.column("other_id").combine_chunks()])}, schema=LABELS_SCHEMA)
     _route(offers, "node", work.partitions, lambda p: storage.join(_proposals(work, 0, p), f"from-{r:04d}.parquet"))
     return {"edges": 2 * len(pairs)}
 
 
 def _settle(work: Work, t: int, p: int) -> dict[str, Any]:
     offers = read_table(list_files(_proposals(work, t, p)), LABELS_SCHEMA)
-    before = read_table(_labels(work, t - 1, p), SETTLED_SCHEMA).drop(["changed"]) if t else LABELS_SCHEMA.empty_table()
-    both = pa.concat_tables([before, offers])
-    # Per node the smallest label; among equal labels one that carries the doc id.
-    both = both.sort_by([("node", "ascending"), ("label", "ascending"), ("label_id", "descending")])
+    before = read_table(_labels(work, t - 1, p), SETTLED_SCHEMA).sort_by("node") if t else SETTLED_SCHEMA.empty_table()
+    both = pa.concat_tables([before.select(LABELS_SCHEMA.names), offers])
+    # Per node the smallest label (ties carry the same doc id).
+    both = both.sort_by([("node", "ascending"), ("label", "ascending")])
     node = both.column("node").to_numpy()
     keep = np.flatnonzero(np.r_[True, node[1:] != node[:-1]]) if len(node) else np.empty(0, np.int64)
     settled = both.take(pa.array(keep))
+    label = settled.column("label").to_numpy()
     if t:
-        old = before.sort_by("node")
-        new_nodes = settled.column("node").to_numpy()
-        was = np.full(len(new_nodes), np.iinfo(np.int64).max)
-        at = np.searchsorted(new_nodes, old.column("node").to_numpy())
-        was[at] = old.column("label").to_numpy()
-        changed = settled.column("label").to_numpy() < was
+        # Offers reach only nodes of the first round, so the nodes are the same as before.
+        if len(settled) != len(before):
+            raise AssertionError(f"label round {t} of partition {p} met nodes the first round did not have")
+        out = before.column("out").to_numpy(zero_copy_only=False)
+        changed = label < before.column("label").to_numpy()
     else:
+        # The first round's offers are each node's own key only.
+        out = (label & OUT) != 0
         changed = np.ones(len(settled), dtype=bool)
-    write_table(_labels(work, t, p), settled.append_column("changed", pa.array(changed)))
+    write_table(_labels(work, t, p), settled.append_column("out", pa.array(out)).append_column("changed", pa.array(changed)))
     return {"changed": int(changed.sum())}
 
 
@@ -166,13 +187,13 @@ def name(work: Work, index: int) -> dict[str, Any]:
     t, p = divmod(index, work.partitions)
     labels = read_table(_labels(work, t, p), SETTLED_SCHEMA)
     node, label = labels.column("node").to_numpy(), labels.column("label").to_numpy()
-    lose = np.flatnonzero(label != node)
+    out = labels.column("out").to_numpy(zero_copy_only=False)
+    # A node that has not lost holds the smallest key of its group: its own (the survivor) or a
+    # survivor's before it, never one marked OUT.
+    lose = np.flatnonzero(~out & (label != node))
     root_ids = labels.column("label_id").take(pa.array(lose))
-    if root_ids.null_count:  # a component's first member is always `first` of a pair: named
-        raise AssertionError(f"near-duplicate group without a named first member in partition {p}")
     write_table(storage.join(near_losers_dir(work), f"p-{p:04d}.parquet"), _losers(node[lose], root_ids).sort_by("position"))
-    # Every node is in a group of two or more; the one labelled with itself is its group's first.
-    return {"losers": int(len(lose)), "groups": int((label == node).sum())}
+    return {"losers": int(len(lose)), "groups": int((~out & (label == node)).sum())}
 
 
 def partitioned_components(work: Work, mapper) -> dict[str, Any]:

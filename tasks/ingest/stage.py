@@ -5,14 +5,15 @@ holds the file list, the unit plan, counters and URIs, so its memory does not gr
 1. `scan_unit` per unit (`process.py`): candidates, rejects, signatures, dedup keys;
 2. `group_partition`, then `id_partition`, per hash partition (`groups.py`): exact duplicates and
    LSH pairs, then duplicate ids among the exact survivors;
-3. near duplicates: `attach` and `confirm` per range of units (`near.py`), then groups by
-   connected components (`components.py`), in one task or in node partitions round by round;
+3. near duplicates: `prior` per range of units (the exact and id verdicts, `verdicts.py`), `attach`
+   and `confirm` per range (`near.py`), then groups by connected components (`components.py`), in
+   one task or in node partitions round by round;
 4. `gather` per range of units (`verdicts.py`): each losing document's verdict;
 5. `write_unit` per unit: shards, quarantine and manifest parts.
 Each group's survivor is its first member in canonical order (source, file, record), so outputs
 are byte-identical for any number of workers; each step is resumable (`work.py`). Ids are
-compared among the exact survivors; near-duplicate groups are formed over all candidates and join
-transitively.
+compared among the exact survivors; near-duplicate groups join transitively over all candidates,
+and keep their first member that survived exact and id dedup.
 
 Output (under a content-addressed directory):
 - `train/part-NNNNN.parquet`, `val/part-NNNNN.parquet`: `doc_id`, `text`, `language`; one part
@@ -46,13 +47,13 @@ from tasks.ingest.pii.recognizer import load as load_recognizer
 from tasks.ingest.pii.redact import KINDS
 from tasks.ingest.process import scan_unit, shard_name, write_unit
 from tasks.ingest.units import plan_units
-from tasks.ingest.verdicts import gather
+from tasks.ingest.verdicts import gather, prior
 from tasks.ingest.work import Work
 
 Mapper = Callable[[Callable, list[tuple]], list[Any]]
 
 # The steps, in order, for progress reports.
-PHASES = ("scan_unit", "group_partition", "id_partition", "attach", "confirm", "components", "spread", "settle", "propose", "name",
+PHASES = ("scan_unit", "group_partition", "id_partition", "prior", "attach", "confirm", "components", "spread", "settle", "propose", "name",
           "gather", "write_unit")
 
 
@@ -84,6 +85,7 @@ def run_ingest(
     mapper(id_partition, [(work, p, out.uri) for p in range(cfg.partitions)])
     near: dict[str, int] = {}
     if cfg.dedup.near:
+        mapper(prior, [(work, r) for r in range(work.ranges)])
         attached = mapper(attach, [(work, r, cfg.dedup.num_perm) for r in range(work.ranges)])
         confirmed = sum(c["confirmed"] for c in mapper(confirm, [(work, r, cfg.dedup) for r in range(work.ranges)]))
         if confirmed <= cfg.dedup.components_in_memory:
@@ -123,7 +125,7 @@ def run_ingest(
         "units": len(units),
         "partitions": cfg.partitions,
         # Near-duplicate search: unique LSH candidate pairs, those confirmed, the groups they form
-        # and the documents those groups reject (before exact and id verdicts take precedence).
+        # (with a member that survived exact and id dedup) and the documents only they reject.
         "near_dedup": near,
     }
     if stats["docs_in"] != stats["kept"] + sum(stats["rejected"].values()):
