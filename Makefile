@@ -13,13 +13,23 @@ CORPUS := $(WERK_HOME)/corpus/demo
 TORCH := torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: demo test install install-stack install-dev corpus clean
+.PHONY: demo test browser install install-stack install-dev corpus clean
 
 demo: $(VENV)/.stamp-runtime $(CORPUS)/.stamp
 	$(BIN)/werk run --recipe demo
 
-test: $(VENV)/.stamp-dev
+test: $(VENV)/.stamp-dev browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The UI test opens the Prefect and MLflow pages in a headless Chromium (Debian's package). Installed
+# where this user may (root with apt-get); elsewhere the test says it was skipped and why.
+browser:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null \
+		|| (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null) \
+		|| echo "note: chromium could not be installed; the browser test will be skipped"; \
+	else echo "note: no chromium (Debian: sudo apt-get install chromium); the browser test will be skipped"; fi
 
 install: $(VENV)/.stamp-runtime
 install-dev: $(VENV)/.stamp-dev

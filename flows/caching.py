@@ -71,11 +71,31 @@ def stage_task_options(root: str) -> dict[str, Any]:
     return {"result_storage": result_storage(root), "persist_result": True, "result_serializer": "json"}
 
 
+# Stage names as the pipeline and its summary say them, where a task's name differs.
+_STAGE_OF_TASK = {"train-tokenizer": "tokenizer"}
+
+
 def run_stage(stage_task: Any, options: dict[str, Any], *args: Any) -> dict[str, Any]:
     """Call a stage task with `options` (from `stage_task_options`, made once per flow run).
 
     The result is marked `cached` when Prefect took it from its cache (the task did not run) or
-    when the task found its output already complete. A failed task raises its error here."""
-    state = stage_task.with_options(**options)(*args, return_state=True)
-    result = state.result()
-    return {**result, "cached": bool(result["cached"]) or state.name == "Cached"}
+    when the task found its output already complete. A failed task raises its error here.
+    Whoever watches the run (`flows/events.py`) hears the stage start, and end with its line."""
+    from prefect import get_run_logger
+
+    from flows import story
+    from flows.events import StageState, emit
+
+    name = _STAGE_OF_TASK.get(stage_task.name, stage_task.name)
+    emit(StageState(name, "running"))
+    try:
+        state = stage_task.with_options(**options)(*args, return_state=True)
+        result = state.result()
+    except BaseException as exc:
+        emit(StageState(name, "failed", f"{type(exc).__name__}: {exc}".splitlines()[0][:300]))
+        raise
+    from_cache = state.name == "Cached"
+    if from_cache:  # the task body did not run, so it logged nothing: the flow says what was reused
+        get_run_logger().info("%s reused from %s: %s", name, result.get("uri", "an earlier run"), story.line(result))
+    emit(StageState(name, "reused" if from_cache or result["cached"] else "done", story.line(result)))
+    return {**result, "cached": bool(result["cached"]) or from_cache}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -87,11 +88,27 @@ def _stdout_to_stderr(enabled: bool):
 RecipeOpt = Annotated[str, typer.Option("--recipe", "-r", help="Recipe name or path to a YAML file.")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a recipe key: key=value.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one machine-readable summary on stdout.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show what Prefect, Ray, Lightning and MLflow print "
+                                                               "(always kept in the run's log file).")]
 
 
-def _run_flow(recipe: str, overrides: list[str], as_json: bool, load_flow) -> tuple[Any, dict[str, Any] | None]:
+def _prefect_console_to(log: Path) -> None:
+    """Point Prefect's console log handlers at the run's log file."""
+    import logging
+
+    for handler in logging.getLogger("prefect").handlers:
+        if type(handler) is not logging.FileHandler and isinstance(handler, logging.StreamHandler):
+            handler.setStream(open(log, "a", encoding="utf-8"))  # noqa: SIM115 - lives as long as the handler
+
+
+def _run_flow(what: str, recipe: str, overrides: list[str], as_json: bool, load_flow,
+              verbose: bool = False) -> tuple[Any, dict[str, Any] | None]:
     """Validate the recipe and its inputs (exit 2 on a problem), run the flow `load_flow()` returns,
-    and print its summary as JSON when asked. Returns the recipe and the summary (None if printed)."""
+    and print its summary as JSON when asked. Returns the recipe and the summary (None if printed).
+
+    While the flow runs, what other programs print goes to the run's log file (`flows/run_log.py`)
+    and the terminal shows Werk's view of the stages (`flows/terminal.py`); `--json` shows
+    nothing but the summary."""
     from flows.recipe import RecipeError, load_recipe
     from tasks.training.errors import TrainingStopped
 
@@ -101,13 +118,42 @@ def _run_flow(recipe: str, overrides: list[str], as_json: bool, load_flow) -> tu
         _fail(str(exc))
     _check_sources(cfg)
     with _stdout_to_stderr(as_json) as out:
-        flow = load_flow()  # imported late: Prefect and friends take seconds to import
+        from coolname import generate_slug
+
+        from flows.run_log import captured_output, log_path
+
+        # Named here, not by Prefect, so that the log file carries the flow run's name from the
+        # first line of output on (the same kind of name Prefect would give).
+        name = generate_slug(2)
+        log = log_path(_home(), name)
         if not as_json:
-            console.print(f"[bold]Werk[/]: {flow.name} on recipe [cyan]{cfg.name}[/] (WERK_HOME={os.environ['WERK_HOME']})")
+            console.print(f"[bold]Werk[/]: {what} [cyan]{name}[/] on recipe [cyan]{cfg.name}[/]; log: {escape(str(log))}")
+        views: list[Any] = []  # the terminal view, once made; `--verbose` echoes other programs' lines into it
+        echo = (lambda line: views and views[0].echo(line)) if verbose and not as_json else None
+        width = shutil.get_terminal_size().columns  # asked before fd 1 leaves the terminal
         try:
-            summary = flow(recipe=recipe, overrides=overrides)
+            with captured_output(log, echo) as terminal:
+                from flows import warm_up
+
+                warm_up.start(warm_up.PIPELINE_MODULES if what == "pipeline" else ())
+                flow = load_flow()  # imported late (Prefect and friends take seconds), and quietly
+                from flows.events import listening
+                from flows.terminal import RunView
+
+                if not as_json:
+                    views.append(RunView(Console(file=terminal, width=width, highlight=False)))
+                with contextlib.ExitStack() as watching:
+                    # Prefect says more when the process exits (its temporary server stopping): to the log.
+                    watching.callback(_prefect_console_to, log)
+                    for view in views:
+                        watching.enter_context(listening(view))
+                        view.start()
+                        watching.callback(view.stop)
+                    summary = flow.with_options(flow_run_name=name)(recipe=recipe, overrides=overrides)
         except TrainingStopped as exc:  # SIGTERM/SIGUSR1: checkpointed; the same command resumes
-            _fail(str(exc), code=EXIT_RETRY)
+            _fail(f"{exc}\nlog: {log}", code=EXIT_RETRY)
+        except Exception as exc:
+            _fail(f"{what} {name} failed: {type(exc).__name__}: {exc}\nlog: {log}", code=1)
         if as_json:
             out.write(json.dumps(summary, default=str) + "\n")
             out.flush()
@@ -116,7 +162,7 @@ def _run_flow(recipe: str, overrides: list[str], as_json: bool, load_flow) -> tu
 
 
 @app.command()
-def run(recipe: RecipeOpt = "demo", overrides: SetOpt = None, as_json: JsonOpt = False) -> None:
+def run(recipe: RecipeOpt = "demo", overrides: SetOpt = None, as_json: JsonOpt = False, verbose: VerboseOpt = False) -> None:
     """Run the whole pipeline: ingest, tokenizer, encode, pretrain, evaluate, register."""
 
     def load():
@@ -124,7 +170,7 @@ def run(recipe: RecipeOpt = "demo", overrides: SetOpt = None, as_json: JsonOpt =
 
         return pipeline
 
-    _, summary = _run_flow(recipe, overrides or [], as_json, load)
+    _, summary = _run_flow("pipeline", recipe, overrides or [], as_json, load, verbose)
     if summary is not None:
         _print_summary(summary)
 
@@ -135,6 +181,7 @@ def ingest(
     sources: Annotated[Optional[list[str]], typer.Option("--source", help="Path, glob or s3:// prefix; replaces the recipe's sources.")] = None,
     overrides: SetOpt = None,
     as_json: JsonOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Run the ingest stage alone: clean, filter, deduplicate, redact PII, split."""
     from flows.ingest import source_overrides
@@ -144,7 +191,8 @@ def ingest(
 
         return ingest_flow
 
-    cfg, summary = _run_flow(recipe, [*(overrides or []), *source_overrides(sources or [])], as_json, load)
+    cfg, summary = _run_flow("ingest", recipe, [*(overrides or []), *source_overrides(sources or [])], as_json, load,
+                             verbose)
     if summary is None:
         return
     table = Table(title=f"Ingest: {cfg.name}")
@@ -163,7 +211,8 @@ def ingest(
 
 
 @app.command()
-def tokenize(recipe: RecipeOpt = "demo", overrides: SetOpt = None, as_json: JsonOpt = False) -> None:
+def tokenize(recipe: RecipeOpt = "demo", overrides: SetOpt = None, as_json: JsonOpt = False,
+             verbose: VerboseOpt = False) -> None:
     """Train (or load) the tokenizer and encode token shards (ingest first if needed)."""
 
     def load():
@@ -171,7 +220,7 @@ def tokenize(recipe: RecipeOpt = "demo", overrides: SetOpt = None, as_json: Json
 
         return tokenize_flow
 
-    cfg, summary = _run_flow(recipe, overrides or [], as_json, load)
+    cfg, summary = _run_flow("tokenize", recipe, overrides or [], as_json, load, verbose)
     if summary is None:
         return
     table = Table(title=f"Tokenizer fertility: {cfg.name}")
@@ -379,6 +428,7 @@ def ui(
     import signal
     import threading
 
+    from flows import links
     from infra.services import LOOPBACK, MissingExecutable, mlflow_server, prefect_server
     from tasks.tracking.setup import tracking_uri
 
@@ -397,9 +447,16 @@ def ui(
         for svc in services:
             console.print(f"starting {svc.name} …")
             svc.start()
-        typer.echo(f"Prefect UI: http://{LOOPBACK}:{prefect_port}")
-        if len(services) > 1:
-            typer.echo(f"MLflow UI:  http://{LOOPBACK}:{mlflow_port}")
+        urls = links.UiUrls(prefect=f"http://{LOOPBACK}:{prefect_port}",
+                            mlflow=f"http://{LOOPBACK}:{mlflow_port}" if len(services) > 1 else
+                            (tracking_uri() if tracking_uri().startswith(("http://", "https://")) else None))
+        # Runs started while this serves link to these pages (`flows/links.py`).
+        links.publish(urls, os.getpid())
+        typer.echo(f"Prefect UI: {urls.prefect}")
+        if urls.mlflow:
+            typer.echo(f"MLflow UI:  {urls.mlflow}")
+        for label, url in links.latest_pages(urls).items():
+            typer.echo(f"Latest run, {label}: {url}")
         typer.echo(f"To send runs to this Prefect server: export PREFECT_API_URL=http://{LOOPBACK}:{prefect_port}/api")
         typer.echo("Press Ctrl-C to stop.", err=True)
         sys.stdout.flush()
@@ -410,6 +467,7 @@ def ui(
     except KeyboardInterrupt:
         pass
     finally:
+        links.withdraw()
         for svc in reversed(services):
             svc.stop()
 

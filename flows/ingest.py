@@ -31,7 +31,7 @@ def ingest_flow(recipe: str = "demo", overrides: list[str] | None = None) -> dic
         overrides: Dotted overrides applied to the recipe, e.g. `ingest.dedup.near=true`.
     """
     overrides = list(overrides or [])
-    with flow_run(recipe, overrides, "ingest", "ingest") as run:
+    with flow_run(recipe, overrides, "ingest", "ingest", stages=("ingest",)) as run:
         cfg, root, parent = run.cfg, run.root, run.parent
         parent.log_params({"ingest": cfg.ingest.model_dump(mode="json")})
         result = run_stage(stages.ingest, stage_task_options(root), cfg, root, parent.run_id)

@@ -15,7 +15,10 @@ from flows import stages
 from flows.caching import run_stage, stage_task_options
 from flows.context import FlowRun, flow_run
 from flows.params import STAGES, RunSettings, Stage
-from flows.run_report import StageProgress, publish_summary
+from flows import links
+from flows.run_report import StageProgress, publish_summary, summary_markdown
+from infra.ray_cluster import shared_ray
+from tasks.tracking.runs import DESCRIPTION
 from tasks.tracking.setup import tracking_uri
 
 
@@ -31,7 +34,8 @@ def pipeline(recipe: str = "demo", overrides: list[str] | None = None, settings:
         until: Last stage to run; earlier stages whose outputs exist are reused, not rerun.
     """
     overrides = list(overrides or []) + (settings.overrides() if settings else [])
-    with flow_run(recipe, overrides, "pipeline") as run:
+    with flow_run(recipe, overrides, "pipeline", stages=STAGES[:STAGES.index(until) + 1]) as run, \
+            shared_ray(min_cpus=run.cfg.compute.num_workers * run.cfg.compute.cpus_per_worker):
         cfg, root, parent = run.cfg, run.root, run.parent
         parent.log_params(cfg.model_dump(mode="json"))
         last = STAGES.index(until)
@@ -49,7 +53,7 @@ def pipeline(recipe: str = "demo", overrides: list[str] | None = None, settings:
         if last < 4:
             return _finish(parent, _summary(run, until, [r for r in (ing, tok, enc, pre) if r is not None]))
         ev = step(run_stage(stages.evaluate, cache, cfg, root, parent.run_id, ing, tok, enc, pre))
-        reg = step(stages.register(cfg, parent.run_id, tok, pre, ev))
+        reg = step(run_stage(stages.register, {}, cfg, parent.run_id, tok, pre, ev))
 
         report = ev["report"]
         summary = {
@@ -74,6 +78,7 @@ def pipeline(recipe: str = "demo", overrides: list[str] | None = None, settings:
                 "unigram_bits_per_byte": report["unigram_baseline"]["bits_per_byte"],
             },
             "model_uri": reg["model_uri"],
+            "model_name": reg["name"],
             "model_version": reg["version"],
             "promoted": reg["promoted"],
             "registered_before": reg["cached"],
@@ -82,6 +87,8 @@ def pipeline(recipe: str = "demo", overrides: list[str] | None = None, settings:
                            for name, t in report.get("tasks", {}).items()},
             "samples": report["samples"],
         }
+        if run.ui.mlflow:
+            summary["links"]["mlflow_model_version"] = links.mlflow_model_version(run.ui.mlflow, reg["name"], reg["version"])
         return _finish(parent, summary)
 
 
@@ -99,10 +106,24 @@ def _summary(run: FlowRun, until: str, results: list[dict[str, Any]], also_ran: 
             "stage_run_ids": {r["stage"]: r["run_id"] for r in (*results, *also_ran)},
         },
         "stages": {r["stage"]: {"uri": r["uri"], "key": r["key"], "cached": r["cached"]} for r in results},
+        "links": _links(run),
     }
+
+
+def _links(run: FlowRun) -> dict[str, str]:
+    """The run's pages in the UIs whose addresses are known (`flows/links.py`)."""
+    found = {}
+    if run.ui.prefect and run.flow_run_id:
+        found["prefect_flow_run"] = links.prefect_flow_run(run.ui.prefect, run.flow_run_id)
+    if run.ui.mlflow:
+        found["mlflow_experiment"] = links.mlflow_experiment(run.ui.mlflow, run.parent.experiment_id)
+        found["mlflow_run"] = links.mlflow_run(run.ui.mlflow, run.parent.experiment_id, run.parent.run_id)
+    return found
 
 
 def _finish(parent, summary: dict[str, Any]) -> dict[str, Any]:
     parent.log_dict(summary, "summary.json")
+    # The MLflow UI shows this as the run's description: the same summary the Prefect UI shows.
+    parent.set_tags({DESCRIPTION: summary_markdown(summary)})
     publish_summary(summary)
     return summary

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
+from flows import story
 from flows.caching import StageCache
+from flows.events import Notice, Work, emit
 from flows.recipe import Recipe
 from flows.run_report import WorkProgress
 from infra import storage
@@ -28,6 +30,31 @@ from tasks.tracking.runs import Run, open_run
 
 IO_RETRIES = {"retries": 2, "retry_delay_seconds": exponential_backoff(backoff_factor=5),
               "retry_jitter_factor": 0.5}
+
+def _tell(result: dict[str, Any]) -> dict[str, Any]:
+    """Say what the stage did: in the task's Prefect run log (the flow run's Logs tab), and as the
+    description of its MLflow run."""
+    from tasks.tracking.runs import DESCRIPTION
+
+    line = story.line(result)
+    get_run_logger().info("%s %s: %s", result["stage"], "reused its output" if result["cached"] else "done", line)
+    open_run(result["run_id"]).set_tags({DESCRIPTION: line})
+    return result
+
+
+def _warn(stage: str, message: str) -> None:
+    """A warning the user should see: in the run log and on the terminal."""
+    get_run_logger().warning("%s: %s", stage, message)
+    emit(Notice(stage, "warning", message))
+
+
+def _scanned(phase: str, result: dict[str, Any]) -> dict[str, float]:
+    return {"documents": result["docs_in"], "bytes": result["bytes_in"]} if phase == "scan_unit" else {}
+
+
+def _encoded(phase: str, result: dict[str, Any]) -> dict[str, float]:
+    return {"tokens": sum(s["tokens"] for s in result["shards"])}
+
 
 def _record(parent_id: str, out: StageOutput, cached: bool, summary: dict[str, Any], log_files: list[str]) -> dict[str, Any]:
     parent = open_run(parent_id)
@@ -60,7 +87,7 @@ def ingest(recipe: Recipe, root: str, parent_id: str) -> dict[str, Any]:
     if cached:
         stats = out.completion()["stats"]
     else:
-        progress = WorkProgress("ingest", recipe.name, phases=stage.PHASES)
+        progress = WorkProgress("ingest", recipe.name, phases=stage.PHASES, tally=_scanned)
         with ray_session():
             stats = stage.run_ingest(recipe.ingest, out, files, mapper(recipe.ingest.num_workers, progress.on_map))
         progress.finish()
@@ -76,7 +103,10 @@ def ingest(recipe: Recipe, root: str, parent_id: str) -> dict[str, Any]:
     report = markdown(stats, f"Ingest: {recipe.name}")
     run.log_text(report, "manifest/stats.md")
     create_markdown_artifact(key="ingest-stats", markdown=report, description=f"Ingest stats for {recipe.name}")
-    return result
+    warning = story.quarantine_warning(result)
+    if warning:
+        _warn("ingest", warning)
+    return _tell(result)
 
 
 def _tokenizer_address(recipe: Recipe, root: str, ingest_result: dict[str, Any], **_: Any) -> StageOutput:
@@ -92,9 +122,14 @@ def train_tokenizer(recipe: Recipe, root: str, parent_id: str, ingest_result: di
 
     out = _tokenizer_address(recipe, root, ingest_result)
     cached = out.is_complete()
+    sample = min(ingest_result["stats"]["bytes_out"], recipe.tokenizer.sample_bytes or ingest_result["stats"]["bytes_out"])
+
+    def on_bytes(n: int) -> None:
+        emit(Work("tokenizer", n / 1e6, sample / 1e6 or None, "MB of text sampled"))
+
     summary = out.completion()["summary"] if cached else train.run_tokenizer(
         recipe.tokenizer, out, ingest_result["shards"]["train"], ingest_result["stats"]["bytes_out"],
-        ingest_result["shards"]["val"])
+        ingest_result["shards"]["val"], on_bytes=on_bytes)
     tokenizer_uri = out.path("tokenizer.json")
     result = _record(parent_id, out, cached, {"summary": summary, "tokenizer": tokenizer_uri},
                      [tokenizer_uri, out.path("fertility.json"), out.path("fertility.md")])
@@ -103,7 +138,7 @@ def train_tokenizer(recipe: Recipe, root: str, parent_id: str, ingest_result: di
     if rows:
         create_table_artifact(key="tokenizer-fertility", table=rows,
                               description=f"Tokens per word and bytes per token per language ({recipe.name})")
-    return result
+    return _tell(result)
 
 
 def _encode_address(recipe: Recipe, root: str, ingest_result: dict[str, Any], tok_result: dict[str, Any],
@@ -125,7 +160,7 @@ def encode(recipe: Recipe, root: str, parent_id: str, ingest_result: dict[str, A
     else:
         from infra.ray_cluster import mapper, ray_session
 
-        progress = WorkProgress("encode", recipe.name)
+        progress = WorkProgress("encode", recipe.name, tally=_encoded)
         with ray_session():
             summary = stage.run_encode(recipe.encode, out, ingest_result["shards"], tok_result["tokenizer"],
                                        mapper(on_progress=progress.on_map))
@@ -133,7 +168,7 @@ def encode(recipe: Recipe, root: str, parent_id: str, ingest_result: dict[str, A
     result = _record(parent_id, out, cached, {"summary": summary}, [])
     open_run(result["run_id"]).log_metrics(
         {f"{split}.{k}": v for split, s in summary["splits"].items() for k, v in s.items() if k not in ("shards", "sha256", "shard_tokens")})
-    return result
+    return _tell(result)
 
 
 def _pretrain_job(recipe: Recipe, tok_result: dict[str, Any], encode_result: dict[str, Any]):
@@ -161,6 +196,7 @@ def _pretrain_address(recipe: Recipe, root: str, tok_result: dict[str, Any], enc
 def pretrain(recipe: Recipe, root: str, parent_id: str, tok_result: dict[str, Any], encode_result: dict[str, Any]) -> dict[str, Any]:
     """Train the GPT with Ray Train + Lightning; resumes from the last checkpoint if interrupted."""
     from infra.ray_cluster import ray_session
+    from flows.training_watch import TrainingWatch
     from tasks.training import launch
     from tasks.training.job import accumulation_steps
     from tasks.tracking.setup import tracking_uri
@@ -176,13 +212,14 @@ def pretrain(recipe: Recipe, root: str, parent_id: str, tok_result: dict[str, An
         else:
             job = job.model_copy(update={"mlflow_tracking_uri": tracking_uri(), "mlflow_run_id": run.run_id})
             progress = WorkProgress("pretrain", recipe.name)
+            watch = TrainingWatch(job.train.max_steps, progress, get_run_logger())
             with ray_session(min_cpus=recipe.compute.num_workers * recipe.compute.cpus_per_worker):
-                summary = launch.run_pretrain(job, out, root, on_step=lambda step: progress.set(step / job.train.max_steps))
+                summary = launch.run_pretrain(job, out, root, on_status=watch)
             progress.finish()
         run.log_dict(out.completion(), "manifest/_SUCCESS.json")
         run.log_metrics({"parameters": summary["parameters"], "global_step": summary["global_step"]})
-        return {"stage": "pretrain", "key": out.key, "uri": out.uri, "cached": cached, "run_id": run.run_id,
-                "summary": summary, "weights": out.path("model.pt"), "model_config": out.path("model_config.json")}
+        return _tell({"stage": "pretrain", "key": out.key, "uri": out.uri, "cached": cached, "run_id": run.run_id,
+                      "summary": summary, "weights": out.path("model.pt"), "model_config": out.path("model_config.json")})
 
 
 def _kept_checkpoints(summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -229,14 +266,17 @@ def evaluate(recipe: Recipe, root: str, parent_id: str, ingest_result: dict, tok
             final_step=pretrain_result["summary"]["global_step"],
         )
         trained_in = pretrain_result["summary"].get("mlflow_run_id") or pretrain_result["run_id"]
-        report = stage.run_evaluate(recipe.eval, out, recipe.name, inputs, _curves(trained_in))
+        def on_scored(what: str, done: int, total: int) -> None:
+            emit(Work("evaluate", done, total, what))
+
+        report = stage.run_evaluate(recipe.eval, out, recipe.name, inputs, _curves(trained_in), on_scored=on_scored)
     files = [out.path(name) for name in ("eval_report.json", "eval_report.md", *stage.PLOTS)]
     result = _record(parent_id, out, cached, {"report": report, "report_md": out.path("eval_report.md"),
                                               "report_json": out.path("eval_report.json")}, files)
     metrics = {f"eval/{k}": v for k, v in flat_metrics(report).items()}
     open_run(result["run_id"]).log_metrics(metrics)
     open_run(parent_id).log_metrics(metrics)
-    return result
+    return _tell(result)
 
 
 def _gate_result(decision) -> dict[str, Any]:
@@ -281,11 +321,17 @@ def register(recipe: Recipe, parent_id: str, tok_result: dict, pretrain_result: 
             + f" | {'promoted to champion' if decision.promote else 'not promoted'} |",
             "", decision.reason,
         ]
-        text = markdown(report, comparison)
-        run.log_text(text, "eval_report.md")
+        run.log_text(markdown(report, comparison), "eval_report.md")
+        # In the Prefect UI, the plots come from the MLflow UI where its address is known.
+        from flows import links
+        from tasks.tracking.setup import tracking_uri
+
+        mlflow_ui = links.current(tracking_uri()).mlflow
+        text = markdown(report, comparison, plot_url=(lambda name: links.mlflow_artifact(
+            mlflow_ui, eval_result["run_id"], f"manifest/{name}")) if mlflow_ui else None)
         run.set_tags({"werk.model_uri": reg["model_uri"], "werk.model_version": reg["version"],
                       "werk.promoted": decision.promote})
         create_markdown_artifact(key="eval-report", markdown=text, description=f"Evaluation of {recipe.name}")
-        return {"stage": "register", "run_id": run.run_id, **reg, "cached": bool(prior), "promoted": decision.promote,
-                "gate": _gate_result(decision)}
+        return _tell({"stage": "register", "run_id": run.run_id, **reg, "cached": bool(prior), "promoted": decision.promote,
+                      "gate": _gate_result(decision)})
 

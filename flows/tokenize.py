@@ -23,7 +23,7 @@ def tokenize_flow(recipe: str = "demo", overrides: list[str] | None = None) -> d
         overrides: Dotted overrides applied to the recipe, e.g. `tokenizer.vocab_size=16384`.
     """
     overrides = list(overrides or [])
-    with flow_run(recipe, overrides, "tokenize", "tokenize") as run:
+    with flow_run(recipe, overrides, "tokenize", "tokenize", stages=("ingest", "tokenizer", "encode")) as run:
         cfg, root, parent = run.cfg, run.root, run.parent
         parent.log_params({"tokenizer": cfg.tokenizer.model_dump(mode="json"), "encode": cfg.encode.model_dump(mode="json")})
         cache = stage_task_options(root)

@@ -150,6 +150,9 @@ def defaults(home: Path) -> dict[str, str]:
         # Prefect's database, profiles and local results under WERK_HOME, never ~/.prefect.
         "PREFECT_HOME": str(home / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # Prefect's client sends usage events too (and prints a notice about it on a first run);
+        # DO_NOT_TRACK is the common switch it honours.
+        "DO_NOT_TRACK": "1",
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": PREFECT_STARTUP_TIMEOUT_S,
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         # MLflow 3 sends usage telemetry off the machine and keeps an id in ~/.config/mlflow:

@@ -3,6 +3,10 @@
 The local Ray is started for the run and shut down after it, bound to this machine only. A real
 cluster (`ray start --head` on a Slurm allocation, KubeRay on Kubernetes) already exists when the
 pipeline starts; the same code attaches to it through RAY_ADDRESS.
+
+A flow that runs several stages opens `shared_ray` around them: the first stage that needs Ray
+connects (or starts the local one, ~10 s), later stages reuse it, and it is let go when the flow
+ends. Stages reused from an earlier run start no Ray at all.
 """
 
 from __future__ import annotations
@@ -10,10 +14,35 @@ from __future__ import annotations
 import logging
 import os
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from infra.environment import prepare_ray
 from infra.services import free_port
+
+
+class _Shared:
+    """The open `shared_ray`, if any: the CPUs its stages need and whether Ray was started in it."""
+
+    min_cpus: float | None = None
+    started = False
+
+
+@contextmanager
+def shared_ray(min_cpus: float = 1) -> Iterator[None]:
+    """Within this block, `ray_session` starts Ray at most once (with at least `min_cpus`, the
+    most any stage of the block asks for) and keeps it until the block ends."""
+    if _Shared.min_cpus is not None:  # nested: the outer block holds Ray
+        yield
+        return
+    _Shared.min_cpus, _Shared.started = min_cpus, False
+    try:
+        yield
+    finally:
+        started, _Shared.min_cpus, _Shared.started = _Shared.started, None, False
+        if started:
+            import ray
+
+            ray.shutdown()
 
 
 @contextmanager
@@ -27,6 +56,8 @@ def ray_session(min_cpus: float = 1) -> Iterator[None]:
     if ray.is_initialized():
         yield
         return
+    if _Shared.min_cpus is not None:
+        min_cpus = max(min_cpus, _Shared.min_cpus)
     # Ray reads its token once per process and keeps it; a process that starts a second Ray for
     # another WERK_HOME (a notebook, a test session) must read the file the environment names now.
     try:  # Ray's own API, not a public one: a release without it must not stop every run
@@ -48,13 +79,17 @@ def ray_session(min_cpus: float = 1) -> Iterator[None]:
         # address in Ray's temporary folder (ray.init would otherwise join that one).
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1",
                  dashboard_port=free_port(), log_to_driver=True, _node_ip_address="127.0.0.1")
+    if _Shared.min_cpus is not None:  # the enclosing shared_ray lets it go
+        _Shared.started = True
+        yield
+        return
     try:
         yield
     finally:
         ray.shutdown()
 
 
-OnProgress = Callable[[str, int, int], None]  # (function name, tasks done, tasks in all)
+OnProgress = Callable[[str, int, int, Any], None]  # (function name, tasks done, tasks in all, the task's result)
 
 
 def ray_map(fn: Callable, args: list[tuple], max_in_flight: int | None = None,
@@ -80,10 +115,11 @@ def ray_map(fn: Callable, args: list[tuple], max_in_flight: int | None = None,
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
         for ref in done:
-            results[pending.pop(ref)] = ray.get(ref)
+            i = pending.pop(ref)
+            results[i] = ray.get(ref)
             finished += 1
             if on_progress is not None:
-                on_progress(fn.__name__, finished, len(args))
+                on_progress(fn.__name__, finished, len(args), results[i])
             nxt = next(queue, None)
             if nxt is not None:
                 pending[remote.remote(*nxt[1])] = nxt[0]

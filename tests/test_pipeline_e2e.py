@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -225,6 +228,8 @@ def test_cli_json_run_and_generate(first_run, home):
     env.pop("PREFECT_API_URL", None)  # the CLI uses its own embedded default
     done = subprocess.run([werk, "run", "--recipe", "debug", "--json"], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("\n") == 1 and done.stdout.startswith("{")  # exactly one JSON object
+    assert not [n for n in NOISE if n in done.stderr], done.stderr[-3000:]  # and quiet on stderr too
     summary = json.loads(done.stdout)
     assert summary["model_uri"] == "models:/werk-debug@candidate"
     assert all(st["cached"] for st in summary["stages"].values())
@@ -306,3 +311,219 @@ def test_changing_a_tokenizer_setting_reruns_tokenization_and_after_but_not_inge
     assert changed["stages"]["ingest"]["key"] == first_run["stages"]["ingest"]["key"]
     for stage in ("tokenizer", "encode", "pretrain", "evaluate"):
         assert changed["stages"][stage]["key"] != first_run["stages"][stage]["key"], stage
+
+
+def test_prefect_logs_tell_what_each_stage_did(first_run):
+    """The flow run's Logs tab: each stage's counts, training milestones, evaluation headline and
+    the gate's decision, from the tasks' run loggers."""
+    import asyncio
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    async def read() -> list[str]:
+        async with get_client() as client:
+            logs = await client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[first_run["prefect_flow_run_id"]])))
+            return [log.message for log in logs]
+
+    wanted = ("ingest done: read ", "tokenizer done: trained: 1,024 tokens", "encode done: encoded train ",
+              "pretrain: validation at step 10: val loss ", "pretrain: checkpoint written at step 10",
+              "pretrain done: 20 steps", "evaluate done: held-out loss ", "register done: models:/werk-debug@candidate")
+    deadline = time.monotonic() + 60  # logs reach the API in batches
+    while True:
+        messages = asyncio.run(read())
+        missing = [w for w in wanted if not any(w in m for m in messages)]
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert not missing, (missing, messages[:40])
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
+# Lines other programs print during a run: kept in the run's log, never on the terminal without -v.
+NOISE = ("GPU available", "litlogger", "Started a local Ray instance", "Beginning flow run", "UserWarning",
+         "Token authentication is enabled", "Creating initial MLflow database tables")
+
+
+def _in_a_terminal(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int, str]:
+    """Run `argv` with a pseudo-terminal (160 columns) as its stdin, stdout and stderr; returns the
+    exit code and everything it showed."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    chunks: list[bytes] = []
+    deadline, quiet_since = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # every holder of the terminal closed it
+                break
+            if not data:
+                break
+            chunks.append(data)
+            quiet_since = None
+        elif proc.poll() is not None:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since > 3:
+                break
+    else:
+        proc.kill()
+        raise AssertionError("werk did not finish in time:\n" + b"".join(chunks).decode(errors="replace")[-3000:])
+    os.close(master)
+    return proc.wait(timeout=60), b"".join(chunks).decode("utf-8", "replace")
+
+
+def _post_json(url: str, body: dict) -> list | dict:
+    import urllib.request
+
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as r:
+        return json.loads(r.read())
+
+
+@dataclass(frozen=True)
+class Served:
+    prefect_ui: str
+    mlflow_ui: str
+    ui_lines: list[str]  # what `werk ui` printed
+    code: int
+    text: str  # what `werk run` showed on the terminal, control codes removed
+
+
+@pytest.fixture(scope="module")
+def served(first_run, home):
+    """`werk ui` serving this WERK_HOME, and a `werk run` on a terminal sent to its Prefect server.
+    (Only pretraining onwards runs again: a new step count.) Tests using it come last in this
+    module: the run registers a new model version."""
+    from infra.services import free_port
+
+    werk = str(Path(sys.executable).parent / "werk")
+    env = {**os.environ, "WERK_HOME": str(home), "TERM": "xterm-256color"}
+    # The embedded defaults, as in a user's shell (MLflow sets its variable in this process).
+    env.pop("PREFECT_API_URL", None)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    prefect_port, mlflow_port = free_port(), free_port()
+    prefect_ui, mlflow_ui = f"http://127.0.0.1:{prefect_port}", f"http://127.0.0.1:{mlflow_port}"
+    ui = subprocess.Popen([werk, "ui", "--prefect-port", str(prefect_port), "--mlflow-port", str(mlflow_port)], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        lines: list[str] = []
+        while not any(line.startswith("To send runs") for line in lines):
+            line = ui.stdout.readline()
+            assert line, ("werk ui stopped", lines)
+            lines.append(line.strip())
+        code, shown = _in_a_terminal([werk, "run", "--recipe", "debug", "--set", "train.max_steps=21"],
+                                     {**env, "PREFECT_API_URL": f"{prefect_ui}/api"}, timeout=900)
+        yield Served(prefect_ui, mlflow_ui, lines, code, ANSI.sub("", shown))
+    finally:
+        ui.send_signal(signal.SIGINT)
+        ui.wait(60)
+
+
+def _latest_pipeline_run():
+    from mlflow import MlflowClient
+
+    from tasks.tracking.setup import configure
+
+    configure()
+    client = MlflowClient()
+    return client, client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.`werk.flow` = 'pipeline'",
+                                      order_by=["attributes.start_time DESC"], max_results=1)[0]
+
+
+def test_the_terminal_shows_the_work_and_nothing_else(served, home):
+    """A line per stage and pretraining's step count as it trains; what Prefect, Ray, Lightning and
+    MLflow print is in the run's log file, not on the screen."""
+    text = served.text
+    assert served.code == 0, text[-3000:]
+    for line in ("ingest: reused", "tokenizer: reused", "encode: reused", "pretrain: done", "evaluate: done",
+                 "register: done"):
+        assert line in text, line
+    assert re.search(r"\b\d{1,2}/21 steps, loss \d", text), text[-3000:]
+    noise = [n for n in NOISE if n in text]
+    assert not noise, noise
+    log = Path(re.search(r"log: (\S+?\.log)", text.replace("\n", "")).group(1))
+    assert log.parent == home / "logs" and log.is_file()
+    kept = log.read_text()
+    for n in ("GPU available", "Beginning flow run", "Started a local Ray instance"):
+        assert n in kept, n
+
+
+def test_the_uis_link_to_each_other(served):
+    """`werk ui` opens on the latest run's pages; the MLflow run (and its stage runs) link to the
+    Prefect flow run, and the Prefect summary to the MLflow run and model version."""
+    assert served.code == 0, served.text[-3000:]
+    mlflow_ui, prefect_ui = served.mlflow_ui, served.prefect_ui
+    assert any(line.startswith(f"Latest run, MLflow run: {mlflow_ui}/#/experiments/") for line in served.ui_lines), served.ui_lines
+    assert any(line.startswith(f"Latest run, Registered model: {mlflow_ui}/#/models/werk-debug/versions/")
+               for line in served.ui_lines), served.ui_lines
+    client, latest = _latest_pipeline_run()
+    flow_run_id = latest.data.tags["werk.prefect_flow_run_id"]
+    assert latest.data.tags["werk.prefect_flow_run_url"] == f"{prefect_ui}/runs/flow-run/{flow_run_id}"
+    stage_runs = client.search_runs([latest.info.experiment_id], f"tags.`mlflow.parentRunId` = '{latest.info.run_id}'")
+    assert stage_runs and all(r.data.tags.get("werk.prefect_flow_run_url") == latest.data.tags["werk.prefect_flow_run_url"]
+                              for r in stage_runs)
+    assert all(r.data.tags.get("mlflow.note.content") for r in stage_runs)  # each stage's line
+    description = latest.data.tags["mlflow.note.content"]
+    assert f"{mlflow_ui}/#/experiments/{latest.info.experiment_id}/runs/{latest.info.run_id}" in description
+    assert "Werk runs of the recipe `debug`" in client.get_experiment(latest.info.experiment_id).tags["mlflow.note.content"]
+    artifacts = _post_json(f"{prefect_ui}/api/artifacts/filter", {"artifacts": {"key": {"any_": ["werk-run-summary"]}}})
+    summary = next(a for a in artifacts if a["flow_run_id"] == flow_run_id)["data"]
+    assert f"({mlflow_ui}/#/experiments/{latest.info.experiment_id}/runs/{latest.info.run_id})" in summary
+    assert f"({mlflow_ui}/#/models/werk-debug/versions/" in summary
+    assert f"({prefect_ui}/runs/flow-run/{flow_run_id})" in summary
+
+
+SCREENSHOTS = REPO / "test-artifacts" / "ui"
+
+
+def test_a_browser_shows_the_summary_the_report_with_its_plots_and_the_links(served):
+    """Headless Chromium opens the pages a user opens: the run summary and the evaluation report
+    (with its plots) in the Prefect UI, the run in the MLflow UI; the links between them are
+    there. Screenshots go to test-artifacts/ui/. Skipped, saying why, where no Chromium is
+    installed (`make test` installs Debian's `chromium` where it can)."""
+    import urllib.request
+
+    from helpers.browser import Browser, executable
+
+    chromium = executable()
+    if chromium is None:
+        pytest.skip("no Chromium on this machine (Debian: apt-get install chromium): the UI pages were not opened")
+    assert served.code == 0, served.text[-3000:]
+    prefect_ui, mlflow_ui = served.prefect_ui, served.mlflow_ui
+    _, run = _latest_pipeline_run()
+    flow_run_id = run.data.tags["werk.prefect_flow_run_id"]
+    with urllib.request.urlopen(f"{prefect_ui}/api/flow_runs/{flow_run_id}", timeout=30) as r:
+        flow_run_name = json.loads(r.read())["name"]
+    artifacts = _post_json(f"{prefect_ui}/api/artifacts/filter",
+                           {"artifacts": {"flow_run_id": {"any_": [flow_run_id]},
+                                          "key": {"any_": ["werk-run-summary", "eval-report"]}}})
+    by_key = {a["key"]: a for a in artifacts}
+    mlflow_run = f"{mlflow_ui}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+    with Browser(chromium) as browser:
+        browser.open(f"{prefect_ui}/runs/flow-run/{flow_run_id}", (flow_run_name,))
+        browser.screenshot(SCREENSHOTS / "prefect-flow-run.png")
+
+        browser.open(f"{prefect_ui}/artifacts/artifact/{by_key['werk-run-summary']['id']}", ("Werk run: debug", "pretrain"))
+        assert mlflow_run in browser.links()
+        browser.screenshot(SCREENSHOTS / "prefect-run-summary.png")
+
+        browser.open(f"{prefect_ui}/artifacts/artifact/{by_key['eval-report']['id']}", ("Evaluation: debug", "Plots"))
+        plots = browser.wait_for_images("/get-artifact?", 2)
+        assert len(plots) == 2 and all(i["loaded"] for i in plots), plots
+        browser.screenshot(SCREENSHOTS / "prefect-eval-report.png")
+
+        browser.open(mlflow_run, ("Werk run: debug",))
+        assert f"{prefect_ui}/runs/flow-run/{flow_run_id}" in browser.links()
+        browser.screenshot(SCREENSHOTS / "mlflow-run.png")

@@ -25,11 +25,12 @@ def test_local_ray_binds_loopback_and_maps_in_order(werk_home):
         # A function importable on the workers (Werk's own) with a distinct result per input, so
         # any reordering of results would show.
         texts = [f"  doc {i}  " for i in range(16)]
-        heard: list[tuple[str, int, int]] = []
+        heard: list[tuple[str, int, int, str]] = []
         assert ray_map(normalize, [(t,) for t in texts], max_in_flight=2,
                        on_progress=lambda *a: heard.append(a)) == [f"doc {i}" for i in range(16)]
-        # Progress: one report per finished task, counting up to the total.
-        assert heard == [("normalize", i, 16) for i in range(1, 17)]
+        # Progress: one report per finished task, counting up to the total, with its result.
+        assert [h[:3] for h in heard] == [("normalize", i, 16) for i in range(1, 17)]
+        assert sorted(h[3] for h in heard) == sorted(f"doc {i}" for i in range(16))
         ours = {p.pid for p in psutil.Process().children(recursive=True)}
         listening = [c for c in psutil.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.pid in ours]
         assert listening, "expected Ray's servers among this process's children"
@@ -63,3 +64,24 @@ def test_a_run_starts_its_own_ray_beside_another_ray_on_the_machine(werk_home, t
             assert ray_map(normalize, [(" y ",)]) == ["y"]
     finally:
         other.shutdown()
+
+
+def test_stages_of_one_flow_share_one_ray(werk_home):
+    """The first stage that needs Ray starts it with the CPUs the flow's largest stage needs; the
+    next stages reuse it; the flow's end stops it. A flow whose stages need no Ray starts none."""
+    import ray
+
+    from infra.ray_cluster import shared_ray
+
+    with shared_ray(min_cpus=3):
+        assert not ray.is_initialized()
+    assert not ray.is_initialized()
+    with shared_ray(min_cpus=3):
+        with ray_session():
+            first = ray.get_runtime_context().gcs_address
+            assert ray.cluster_resources()["CPU"] >= 3
+        assert ray.is_initialized()
+        with ray_session(min_cpus=2):
+            assert ray.get_runtime_context().gcs_address == first
+            assert ray_map(normalize, [(" z ",)]) == ["z"]
+    assert not ray.is_initialized()

@@ -43,9 +43,15 @@ def test_werk_ui_serves_both_uis_and_stops_them(werk_home):
         with urllib.request.urlopen(f"http://127.0.0.1:{mlflow_port}/health", timeout=5) as r:
             assert r.status == 200
         assert (werk_home / "prefect").is_dir() and (werk_home / "mlflow.db").exists()
+        # While it serves, runs in this WERK_HOME find the UIs to link to.
+        from flows.links import published
+
+        assert published(werk_home).prefect == f"http://127.0.0.1:{prefect_port}"
+        assert published(werk_home).mlflow == f"http://127.0.0.1:{mlflow_port}"
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(60)
+    assert not (werk_home / "ui.json").exists()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (_port_open(prefect_port) or _port_open(mlflow_port)):
         time.sleep(0.2)

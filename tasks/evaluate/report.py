@@ -3,7 +3,7 @@ registry gate and MLflow use."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 
 def flat_metrics(report: dict[str, Any]) -> dict[str, float]:
@@ -22,7 +22,10 @@ def _pm(value: float, stderr: float) -> str:
     return f"{value:.3f} ± {stderr:.3f}"
 
 
-def markdown(report: dict[str, Any], comparison: list[str] | None = None) -> str:
+def markdown(report: dict[str, Any], comparison: list[str] | None = None,
+             plot_url: Callable[[str], str] | None = None) -> str:
+    """The report as Markdown. `plot_url(file)` says where a plot is served (the MLflow UI's
+    artifact address, for the Prefect UI); by default plots are named beside the report."""
     m, u = report["model"], report["unigram_baseline"]
     lines = [
         f"# Evaluation: {report['recipe']}",
@@ -74,7 +77,7 @@ def markdown(report: dict[str, Any], comparison: list[str] | None = None) -> str
     if comparison:
         lines += ["## Against the champion", "", *comparison, ""]
     if report.get("plots"):
-        lines += ["## Plots", "", *[f"![{p}]({p})" for p in report["plots"]], ""]
+        lines += ["## Plots", "", *[f"![{p}]({plot_url(p) if plot_url else p})" for p in report["plots"]], ""]
     s = report.get("sampling", {})
     lines += ["## Samples", "",
               f"temperature {s.get('temperature')}, top-k {s.get('top_k')}, top-p {s.get('top_p')}, seed {s.get('seed')}", ""]

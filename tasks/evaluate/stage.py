@@ -6,7 +6,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from tasks.tokenizer.train import EOT, load_tokenizer
 from tasks.training.launch import load_model
 
 PLOTS = ("loss_curves.png", "bits_per_byte.png")
+OnScored = Callable[[str, int, int], None]  # (what is counted, done, in all)
 
 
 class EvalInputs(StageConfig):
@@ -46,7 +47,7 @@ def _concat(shards: list[str]) -> np.ndarray:
 
 def _checkpoint_rows(cfg: EvalConfig, checkpoints: list[dict[str, Any]], tasks, windows: np.ndarray,
                      group_windows: dict[str, np.ndarray], byte_lengths: np.ndarray,
-                     final_step: int | None, final: dict[str, Any]) -> list[dict[str, Any]]:
+                     final_step: int | None, final: dict[str, Any], on_scored: OnScored) -> list[dict[str, Any]]:
     """Held-out bits per byte (overall, per source and language) and task accuracy of every
     checkpoint training kept (newest and best); the final one has the exported weights, so it
     takes `final`, the scores already computed for them."""
@@ -54,6 +55,7 @@ def _checkpoint_rows(cfg: EvalConfig, checkpoints: list[dict[str, Any]], tasks, 
 
     rows = []
     for ckpt in sorted(checkpoints, key=lambda c: c["step"]):
+        on_scored("checkpoints scored", len(rows), len(checkpoints))
         if ckpt["step"] == final_step:
             rows.append({"step": ckpt["step"], "kind": ckpt["kind"], "uri": ckpt["uri"], **final})
             continue
@@ -64,12 +66,18 @@ def _checkpoint_rows(cfg: EvalConfig, checkpoints: list[dict[str, Any]], tasks, 
                   for name, w in group_windows.items()}
         rows.append({"step": ckpt["step"], "kind": ckpt["kind"], "uri": ckpt["uri"],
                      "bits_per_byte": score.bits_per_byte, "groups": groups, "tasks": accs})
+    on_scored("checkpoints scored", len(rows), len(checkpoints))
     return rows
 
 
+def _ignore(what: str, done: int, total: int) -> None:
+    pass
+
+
 def run_evaluate(cfg: EvalConfig, out: StageOutput, recipe_name: str, inputs: EvalInputs,
-                 curves: dict[str, list[tuple[int, float]]]) -> dict[str, Any]:
-    """`curves`: the training run's logged loss points, for the report's plot."""
+                 curves: dict[str, list[tuple[int, float]]], on_scored: OnScored = _ignore) -> dict[str, Any]:
+    """`curves`: the training run's logged loss points, for the report's plot. `on_scored(what,
+    done, total)` hears the tasks, then the checkpoints, as each is scored."""
     import torch
 
     tasks = [downstream.load_task(t) for t in cfg.tasks]  # a bad task name fails before any scoring
@@ -95,12 +103,15 @@ def run_evaluate(cfg: EvalConfig, out: StageOutput, recipe_name: str, inputs: Ev
         groups[name] = {"model": asdict(metrics.model_score(model, w, byte_lengths, cfg.batch_size)),
                         "unigram": asdict(metrics.unigram_score(counts, w, byte_lengths))}
 
-    task_results = {name: asdict(downstream.evaluate_task(model, tok, name, items, cfg.task_batch_size))
-                    for name, items in tasks}
+    task_results = {}
+    for name, items in tasks:
+        on_scored("tasks scored", len(task_results), len(tasks))
+        task_results[name] = asdict(downstream.evaluate_task(model, tok, name, items, cfg.task_batch_size))
+    on_scored("tasks scored", len(task_results), len(tasks))
     final = {"bits_per_byte": model_s.bits_per_byte, "tasks": {n: r["acc"] for n, r in task_results.items()},
              "groups": {n: g["model"]["bits_per_byte"] for n, g in groups.items()}}
     checkpoints = _checkpoint_rows(cfg, inputs.checkpoints, tasks, windows, group_windows, byte_lengths,
-                                   inputs.final_step, final)
+                                   inputs.final_step, final, on_scored)
     samples = [
         {"prompt": p, "text": generate(model, tok, p, cfg.sample_tokens, cfg.temperature, cfg.top_k, cfg.seed,
                                        top_p=cfg.top_p)}

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
@@ -73,17 +74,30 @@ def _val_docs(val_shards: list[str]) -> Iterator[tuple[str | None, str]]:
         yield from zip(t.column("language").to_pylist(), t.column("text").to_pylist())
 
 
+def _counted(texts: Iterable[str], on_bytes: Callable[[int], None], every_s: float = 0.5) -> Iterator[str]:
+    """`texts`, telling `on_bytes` how many bytes have gone by, at most every `every_s` seconds."""
+    seen, told = 0, time.monotonic()
+    for text in texts:
+        seen += len(text.encode("utf-8"))
+        if time.monotonic() - told >= every_s:
+            on_bytes(seen)
+            told = time.monotonic()
+        yield text
+    on_bytes(seen)
+
+
 def run_tokenizer(
     cfg: TokenizerConfig, out: StageOutput, train_shards: list[str], train_bytes: int = 0,
-    val_shards: list[str] | None = None,
+    val_shards: list[str] | None = None, on_bytes: Callable[[int], None] | None = None,
 ) -> dict:
+    """`on_bytes(n)` hears how much sampled text the trainer has read so far."""
     if cfg.uri:
         tok = Tokenizer.from_str(storage.read_text(cfg.uri))
         if tok.token_to_id(EOT) is None:
             raise ValueError(f"tokenizer {cfg.uri} has no {EOT} token, which Werk uses between documents")
     else:
         texts = sampled(read_texts(train_shards), train_bytes, cfg.sample_bytes)
-        tok = build_tokenizer(cfg, texts)
+        tok = build_tokenizer(cfg, _counted(texts, on_bytes) if on_bytes else texts)
         if tok.get_vocab_size() <= 258:
             raise ValueError("the training split is empty: no tokenizer can be trained on it")
     serialized = tok.to_str()

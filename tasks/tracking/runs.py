@@ -11,7 +11,7 @@ import json
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 # seconds for nothing.
 
 PARAM_MAX = 6000  # MLflow's limit on a parameter value
+# A pipeline run's tags that its stage runs carry too, so each stage run links back to the flow run.
+INHERITED = ("werk.recipe", "werk.prefect_flow_run_id", "werk.prefect_flow_run_url")
+DESCRIPTION = "mlflow.note.content"  # what the MLflow UI shows as a run's or experiment's description
 
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, str]:
@@ -44,6 +47,7 @@ class Run:
     client: MlflowClient
     run_id: str
     experiment_id: str
+    inherited: dict[str, str] = field(default_factory=dict)  # tags its child runs get (INHERITED)
 
     # One request per batch, not per value: against a tracking server each call is a round trip.
     # Batches stay within MLflow's limits (100 params or tags, 1000 metrics per request).
@@ -97,9 +101,10 @@ class Run:
         run = self.client.create_run(
             self.experiment_id,
             run_name=name,
-            tags={"mlflow.parentRunId": self.run_id, "werk.stage": name, **{k: str(v) for k, v in (tags or {}).items()}},
+            tags={**self.inherited, "mlflow.parentRunId": self.run_id, "werk.stage": name,
+                  **{k: str(v) for k, v in (tags or {}).items()}},
         )
-        child = Run(self.client, run.info.run_id, self.experiment_id)
+        child = Run(self.client, run.info.run_id, self.experiment_id, self.inherited)
         with _terminate_on_exit(child):
             yield child
 
@@ -125,15 +130,18 @@ def ensure_experiment(client: MlflowClient, name: str) -> str:
 
 
 @contextmanager
-def pipeline_run(experiment: str, run_name: str, tags: dict[str, Any]) -> Iterator[Run]:
-    """The parent run of one pipeline run; FAILED if the pipeline raises."""
+def pipeline_run(experiment: str, run_name: str, tags: dict[str, Any], description: str | None = None) -> Iterator[Run]:
+    """The parent run of one pipeline run; FAILED if the pipeline raises. `description`: the
+    experiment's, shown by the MLflow UI above its runs."""
     setup.configure()
     from mlflow import MlflowClient
 
     client = MlflowClient()
     exp_id = ensure_experiment(client, experiment)
+    if description:
+        client.set_experiment_tag(exp_id, DESCRIPTION, description)
     run = client.create_run(exp_id, run_name=run_name, tags={k: str(v) for k, v in tags.items()})
-    parent = Run(client, run.info.run_id, exp_id)
+    parent = Run(client, run.info.run_id, exp_id, {k: str(tags[k]) for k in INHERITED if k in tags})
     with _terminate_on_exit(parent):
         yield parent
 
@@ -144,4 +152,5 @@ def open_run(run_id: str) -> Run:
     from mlflow import MlflowClient
 
     client = MlflowClient()
-    return Run(client, run_id, client.get_run(run_id).info.experiment_id)
+    run = client.get_run(run_id)
+    return Run(client, run_id, run.info.experiment_id, {k: v for k, v in run.data.tags.items() if k in INHERITED})

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
 
 from infra.storage import werk_home
+
+# Held while `warm_up` prepares the store, so that a run's first `configure` waits for it rather
+# than creating the same tables beside it.
+_warming = threading.RLock()
 
 
 def tracking_uri() -> str:
@@ -28,9 +33,20 @@ def default_artifact_location() -> str | None:
 
 def configure() -> str:
     """Point this process's MLflow client at Werk's tracking store; returns the URI."""
-    import mlflow
+    with _warming:
+        import mlflow
 
-    uri = tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return uri
+        uri = tracking_uri()
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        return uri
+
+
+def warm_up() -> None:
+    """Import MLflow and open the tracking store once (a new SQLite store creates its tables:
+    seconds on a first run), so that the run's first use does not wait for either."""
+    with _warming:
+        configure()
+        from mlflow import MlflowClient
+
+        MlflowClient().search_experiments(max_results=1)

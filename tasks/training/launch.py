@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
@@ -20,6 +20,9 @@ from tasks.artifacts import StageOutput
 from tasks.training.address import STAGE, VERSION, plan  # noqa: F401 (the stage's address)
 from tasks.training.errors import TrainingStopped
 from tasks.training.job import CHECKPOINT_FILE, PretrainJob
+
+if TYPE_CHECKING:  # progress.py imports Lightning and Ray: loaded when training starts
+    from tasks.training.progress import TrainStatus
 
 
 def _ray_storage(root: str) -> tuple[str, Any]:
@@ -54,24 +57,24 @@ def _resources(job: PretrainJob) -> dict[str, float]:
     return resources
 
 
-def run_pretrain(job: PretrainJob, out: StageOutput, root: str, on_step: Callable[[int], None] | None = None) -> dict[str, Any]:
+def run_pretrain(job: PretrainJob, out: StageOutput, root: str, on_status: Callable[[TrainStatus], None] | None = None) -> dict[str, Any]:
     """Train until `train.max_steps`, resuming the run's latest checkpoint if there is one.
 
     Raises `TrainingStopped` when SIGTERM/SIGUSR1 ended training early: the checkpoint is
-    written and the same call later resumes from it. `on_step(step)` hears rank 0's optimizer
-    step every few seconds (from a driver thread).
+    written and the same call later resumes from it. `on_status` hears rank 0's numbers and
+    milestones every few seconds (from a driver thread; `progress.py`).
     """
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    from tasks.training.progress import watch_steps
+    from tasks.training.progress import watch_training
     from tasks.training.stop import stop_on_signals
     from tasks.training.train_loop import train_loop
 
     storage_path, filesystem = _ray_storage(root)
     name = run_name(out)
     with stop_on_signals(f"werk-stop-{out.key}") as stop, contextlib.ExitStack() as watching:
-        progress = watching.enter_context(watch_steps(f"werk-progress-{out.key}", on_step)) if on_step else None
+        progress = watching.enter_context(watch_training(f"werk-progress-{out.key}", on_status)) if on_status else None
         job = job.model_copy(update={"best_checkpoint_uri": best_checkpoint_uri(root, out), "progress_actor": progress,
                                      "stop_actor": stop.actor_name, "stop_namespace": stop.namespace})
         trainer = TorchTrainer(

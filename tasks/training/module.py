@@ -57,8 +57,11 @@ class GPTModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if self._val_sums is not None:
             nats, n_bytes, tokens = self.trainer.strategy.reduce(self._val_sums, reduce_op="sum")
+            # The sums are already global (every rank holds the same values), so averaging them
+            # across ranks changes nothing; logging from every rank with sync_dist says so to
+            # Lightning, which otherwise warns about unsynchronised epoch-level metrics.
             self.log_dict({"val/bpb": nats / math.log(2) / n_bytes, "val/perplexity": torch.exp(nats / tokens)},
-                          sync_dist=False, rank_zero_only=True)
+                          sync_dist=True)
             self._val_sums = None
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

@@ -23,7 +23,7 @@ from tasks.training.guard import GradientGuard
 from tasks.training.job import PretrainJob, accumulation_steps
 from tasks.training.metrics import StepMetrics
 from tasks.training.module import GPTModule
-from tasks.training.progress import ReportSteps
+from tasks.training.progress import ReportProgress
 from tasks.training.rng import RngState
 from tasks.training.shard_store import ShardStore, shards
 from tasks.training.stop import StopOnRequest
@@ -105,7 +105,7 @@ def train_loop(config: dict) -> None:
     if job.stop_actor:
         callbacks.append(StopOnRequest(job.stop_actor, job.stop_namespace, reporter.save))
     if job.progress_actor:
-        callbacks.append(ReportSteps(job.progress_actor, job.stop_namespace))
+        callbacks.append(ReportProgress(job.progress_actor, job.stop_namespace))
     trainer = L.Trainer(
         max_steps=job.train.max_steps,
         max_epochs=-1,
