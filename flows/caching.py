@@ -28,9 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from prefect import get_run_logger
 from prefect.cache_policies import CachePolicy, TaskSource
 from prefect.filesystems import RemoteFileSystem, WritableFileSystem
 
+from flows import story
+from flows.events import StageState, emit
 from infra import storage
 from tasks.artifacts import StageOutput
 
@@ -81,11 +84,6 @@ def run_stage(stage_task: Any, options: dict[str, Any], *args: Any) -> dict[str,
     The result is marked `cached` when Prefect took it from its cache (the task did not run) or
     when the task found its output already complete. A failed task raises its error here.
     Whoever watches the run (`flows/events.py`) hears the stage start, and end with its line."""
-    from prefect import get_run_logger
-
-    from flows import story
-    from flows.events import StageState, emit
-
     name = _STAGE_OF_TASK.get(stage_task.name, stage_task.name)
     emit(StageState(name, "running"))
     try:

@@ -116,6 +116,7 @@ def _links(run: FlowRun) -> dict[str, str]:
     if run.ui.prefect and run.flow_run_id:
         found["prefect_flow_run"] = links.prefect_flow_run(run.ui.prefect, run.flow_run_id)
     if run.ui.mlflow:
+        found["mlflow_ui"] = run.ui.mlflow
         found["mlflow_experiment"] = links.mlflow_experiment(run.ui.mlflow, run.parent.experiment_id)
         found["mlflow_run"] = links.mlflow_run(run.ui.mlflow, run.parent.experiment_id, run.parent.run_id)
     return found

@@ -91,7 +91,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     """The run's summary: its stages with their MLflow runs, key metrics, the model and the gate's
     decision, with links to the MLflow and Prefect pages where the UIs' addresses are known."""
     ml, found = summary["mlflow"], summary.get("links", {})
-    base = found.get("mlflow_run", "").split("/#/")[0] if found.get("mlflow_run") else None
+    base = found.get("mlflow_ui")
 
     def run_link(run_id: str) -> str:
         if base:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from rich.console import Console
 from rich.live import Live
@@ -27,11 +27,10 @@ _MARK = {"waiting": "·", "running": "▸", "reused": "↺", "done": "✓", "fai
 @dataclass
 class _Stage:
     state: str = "waiting"
-    detail: str = ""
     started: float | None = None
     ended: float | None = None
     work: Work | None = None
-    told: float = field(default=0.0)  # when plain output last printed its progress
+    told: float = 0.0  # when plain output last printed its progress
 
 
 def work_text(work: Work) -> str:
@@ -43,9 +42,11 @@ def work_text(work: Work) -> str:
     return ", ".join([amount, *(f"{label} {value}" for label, value in work.figures)])
 
 
-def _elapsed(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 60}:{seconds % 60:02d}"
+def duration(seconds: float) -> str:
+    """"1:05", or "2:01:05" past an hour."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 class RunView:
@@ -80,12 +81,12 @@ class RunView:
             return [(text, "yellow" if event.level == "warning" else "red" if event.level == "error" else "", text)]
         stage = self.stages.setdefault(event.stage, _Stage())
         if isinstance(event, StageState):
-            stage.state, stage.detail = event.state, event.detail
+            stage.state = event.state
             if event.state == "running":
                 stage.started, stage.work = now, None
                 return [] if self.live else [("", "", f"{event.stage}: running")]
             stage.ended = now
-            took = f" ({_elapsed(now - stage.started)})" if stage.started is not None else ""
+            took = f" ({duration(now - stage.started)})" if stage.started is not None else ""
             text = f"{event.stage}: {event.state}{took}" + (f": {event.detail}" if event.detail else "")
             # On a terminal these lines stay above the live display: the finished stages' story.
             return [(text, _STYLE[event.state], text)]
@@ -101,13 +102,15 @@ class RunView:
         if self.live and display is not None:
             display.console.print(Text(text, style=style))
         elif not self.live:
-            self.console.print(f"[{_elapsed(time.monotonic() - self.t0):>6}] {plain}", markup=False, highlight=False,
+            self.console.print(f"[{duration(time.monotonic() - self.t0):>6}] {plain}", markup=False, highlight=False,
                                soft_wrap=True)
 
     def echo(self, line: str) -> None:
         """A line of other programs' output, shown with `--verbose`."""
-        self._print(line, "dim", line) if self.live else self.console.print(line, markup=False, highlight=False,
-                                                                            soft_wrap=True)
+        if self.live:
+            self._print(line, "dim", line)
+        else:
+            self.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
     # --- drawing ------------------------------------------------------------------------------
     def __rich__(self) -> Table:
@@ -119,7 +122,7 @@ class RunView:
             now = time.monotonic()
             for name, st in self.stages.items():
                 style = _STYLE.get(st.state, "")
-                clock = _elapsed((st.ended or now) - st.started) if st.started is not None else ""
+                clock = duration((st.ended or now) - st.started) if st.started is not None else ""
                 row = [Text(_MARK.get(st.state, " "), style=style), Text(f"{name:<9}", style=style), Text(f"{clock:>5}")]
                 if st.state == "running" and st.work is not None:
                     w = st.work

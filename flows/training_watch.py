@@ -9,13 +9,8 @@ import time
 
 from flows.events import Notice, Work, emit
 from flows.run_report import WorkProgress
+from flows.terminal import duration
 from tasks.training.progress import TrainStatus
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 class TrainingWatch:
@@ -56,5 +51,5 @@ class TrainingWatch:
             figures.append(("tokens/s", f"{status.tokens_per_s:,.0f}"))
         eta = self.eta_s(status.step, now)
         if eta is not None:
-            figures.append(("ETA", _duration(eta)))
+            figures.append(("ETA", duration(eta)))
         emit(Work("pretrain", status.step, self.max_steps, "steps", tuple(figures)))

@@ -109,6 +109,7 @@ class ReportProgress(L.Callback):
     def __init__(self, actor_name: str, namespace: str | None, every_s: float = 1.0) -> None:
         self.actor_name, self.namespace, self.every_s = actor_name, namespace, every_s
         self._board = None
+        self._guard = None  # the trainer's GradientGuard, found at train start
         self._last = 0.0
         self._skipped = self._rollbacks = 0
         self._val: tuple[float | None, float | None, int | None] = (None, None, None)
@@ -125,18 +126,18 @@ class ReportProgress(L.Callback):
         self._board.report.remote(self._numbers(trainer), list(notes))
         self._last = time.monotonic()
 
-    @staticmethod
-    def _guard_counts(trainer: L.Trainer) -> tuple[int, int]:
+    def _guard_counts(self) -> tuple[int, int]:
         """(skipped updates, rollbacks) so far, as the gradient guard counts them (0, 0 without one)."""
-        from tasks.training.guard import GradientGuard
-
-        guard = next((c for c in trainer.callbacks if isinstance(c, GradientGuard)), None)
-        return (guard.skipped, guard.rollbacks) if guard else (0, 0)
+        return (self._guard.skipped, self._guard.rollbacks) if self._guard else (0, 0)
 
     def on_train_start(self, trainer, pl_module) -> None:
         if trainer.is_global_zero:
+            from tasks.training.guard import GradientGuard
+
+            # Looked up once: the per-batch hook only reads its counters.
+            self._guard = next((c for c in trainer.callbacks if isinstance(c, GradientGuard)), None)
             # The guard's counters come back with the checkpoint: only new skips are news.
-            self._skipped, self._rollbacks = self._guard_counts(trainer)
+            self._skipped, self._rollbacks = self._guard_counts()
             notes = [(f"resumed from the checkpoint at step {trainer.global_step}", False)] if trainer.global_step else []
             self._send(trainer, notes)
 
@@ -144,7 +145,7 @@ class ReportProgress(L.Callback):
         if not trainer.is_global_zero:
             return
         notes = []
-        skipped, rollbacks = self._guard_counts(trainer)
+        skipped, rollbacks = self._guard_counts()
         if skipped > self._skipped:
             notes.append((f"skipped {skipped - self._skipped} update(s) with a non-finite gradient norm "
                           f"(step {trainer.global_step}; {skipped} in all)", True))
