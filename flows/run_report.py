@@ -61,7 +61,7 @@ class WorkProgress:
                  tally: Tally | None = None) -> None:
         self.stage, self.phases, self.every_s, self.tally = stage, phases, every_s, tally
         self.value, self._sent_at = 0.0, 0.0
-        self.totals: dict[str, float] = {}
+        self.totals: dict[str, float] = {}  # one entry per amount the tally names (documents, bytes, tokens)
         self._t0 = time.monotonic()
         self.id: UUID = create_progress_artifact(0.0, key=f"{stage}-progress",
                                                  description=f"{stage} of {recipe}: share of the work done")

@@ -56,7 +56,7 @@ class RunView:
         self.console = console
         self.live = console.is_terminal if live is None else live
         self.plain_every_s = plain_every_s
-        self.stages: dict[str, _Stage] = {}
+        self.stages: dict[str, _Stage] = {}  # one per stage of the run
         self.t0 = time.monotonic()
         self._lock = threading.Lock()
         self._display: Live | None = None
