@@ -60,7 +60,7 @@ def main() -> None:
 
         def werk() -> int:
             out = StageOutput.at(str(tmp / "store"), "encode", 0, {"run": next(runs)}, {})
-            summary = stage.run_encode(EncodeConfig(), out, parts, str(tmp / "tokenizer.json"), mapper(2))
+            summary = stage.run_encode(EncodeConfig(), out, parts, str(tmp / "tokenizer.json"), mapper(2)).summary.model_dump(by_alias=True)
             assert summary["splits"]["train"]["tokens"] == n_tokens
             return n_tokens
 

@@ -65,7 +65,7 @@ def run_werk(corpus: Path, work: Path, workers: int) -> int:
         unit_bytes=max(1, sum(p.stat().st_size for p in corpus.glob("*.jsonl")) // (4 * workers)),
     )
     out, files = stage.plan(cfg, str(work))
-    return stage.run_ingest(cfg, out, files, mapper(workers))["kept"]
+    return stage.run_ingest(cfg, out, files, mapper(workers)).stats.kept
 
 
 def run_datatrove(corpus: Path, work: Path, workers: int) -> int:

@@ -100,7 +100,7 @@ def stage_rate(corpus: Path, root: Path, unit_bytes: int) -> float:
                                f"ingest.unit_bytes={unit_bytes}"]).ingest
     t0 = time.perf_counter()
     out, files = stage.plan(cfg, str(root))
-    stats = stage.run_ingest(cfg, out, files, mapper(2))
+    stats = stage.run_ingest(cfg, out, files, mapper(2)).stats.model_dump()
     return stats["bytes_in"] / 1e6 / (time.perf_counter() - t0)
 
 

@@ -62,7 +62,7 @@ def main() -> None:
                 compute=ComputeConfig(num_workers=WORKERS), vocab_size=VOCAB,
                 train_shards=[train], val_shards=[val])
             out = StageOutput.at(str(tmp / "store"), "bench", 1, {"run": next(runs)}, {})
-            return launch.run_pretrain(job, out, str(tmp / "store"))["metrics"]["perf/tokens_per_sec"]
+            return launch.run_pretrain(job, out, str(tmp / "store")).summary.model_dump(by_alias=True)["metrics"]["perf/tokens_per_sec"]
 
         def baseline() -> float:
             torch.set_num_threads(WORKERS)

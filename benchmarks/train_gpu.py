@@ -59,7 +59,7 @@ def _werk(model: ModelConfig, batch: int, steps: int, gpu: bool, compile_: bool,
         vocab_size=vocab, train_shards=[shards[0]], val_shards=[shards[1]],
     )
     out = StageOutput.at(str(tmp / "store"), "bench", 1, {"t": time.time_ns()}, {})
-    return launch.run_pretrain(job, out, str(tmp / "store"))["metrics"]["perf/tokens_per_sec"]
+    return launch.run_pretrain(job, out, str(tmp / "store")).summary.model_dump(by_alias=True)["metrics"]["perf/tokens_per_sec"]
 
 
 def _plain(model_cfg: ModelConfig, batch: int, steps: int, gpu: bool, compile_: bool, train_shard: str, vocab: int) -> float:

@@ -34,6 +34,7 @@ from prefect.filesystems import RemoteFileSystem, WritableFileSystem
 
 from flows import story
 from flows.events import StageState, emit
+from flows.results import StageRun
 from infra import storage
 from tasks.artifacts import StageOutput
 
@@ -78,7 +79,7 @@ def stage_task_options(root: str) -> dict[str, Any]:
 _STAGE_OF_TASK = {"train-tokenizer": "tokenizer"}
 
 
-def run_stage(stage_task: Any, options: dict[str, Any], *args: Any) -> dict[str, Any]:
+def run_stage(stage_task: Any, options: dict[str, Any], *args: Any) -> StageRun:
     """Call a stage task with `options` (from `stage_task_options`, made once per flow run).
 
     The result is marked `cached` when Prefect took it from its cache (the task did not run) or
@@ -94,6 +95,7 @@ def run_stage(stage_task: Any, options: dict[str, Any], *args: Any) -> dict[str,
         raise
     from_cache = state.name == "Cached"
     if from_cache:  # the task body did not run, so it logged nothing: the flow says what was reused
-        get_run_logger().info("%s reused from %s: %s", name, result.get("uri", "an earlier run"), story.line(result))
-    emit(StageState(name, "reused" if from_cache or result["cached"] else "done", story.line(result)))
-    return {**result, "cached": bool(result["cached"]) or from_cache}
+        where = result.record.uri if result.record is not None else "an earlier run"
+        get_run_logger().info("%s reused from %s: %s", name, where, story.line(result))
+    emit(StageState(name, "reused" if from_cache or result.cached else "done", story.line(result)))
+    return result.model_copy(update={"cached": result.cached or from_cache})

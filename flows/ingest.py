@@ -35,12 +35,11 @@ def ingest_flow(recipe: str = "demo", overrides: list[str] | None = None) -> dic
         cfg, root, parent = run.cfg, run.root, run.parent
         parent.log_params({"ingest": cfg.ingest.model_dump(mode="json")})
         result = run_stage(stages.ingest, stage_task_options(root), cfg, root, parent.run_id)
-        stats = result["stats"]
+        record = result.record
         return {
-            "docs_in": stats["docs_in"], "kept": stats["kept"], "rejected": stats["rejected"],
-            "redactions": stats["redactions"], "bytes_in": stats["bytes_in"], "bytes_out": stats["bytes_out"],
-            "by_source": stats["by_source"], "files_ignored": stats["files_ignored"],
-            "cached": result["cached"], "key": result["key"],
-            "outputs": {**result["outputs"], "documents": result["shards"]},
-            "mlflow": {"parent_run_id": parent.run_id, "ingest_run_id": result["run_id"]},
+            **record.stats.model_dump(include={"docs_in", "kept", "rejected", "redactions", "bytes_in", "bytes_out",
+                                               "by_source", "files_ignored"}),
+            "cached": result.cached, "key": result.key,
+            "outputs": {**record.outputs.model_dump(), "documents": record.shards.model_dump()},
+            "mlflow": {"parent_run_id": parent.run_id, "ingest_run_id": result.run_id},
         }

@@ -16,6 +16,7 @@ from flows.caching import run_stage, stage_task_options
 from flows.context import FlowRun, flow_run
 from flows.params import STAGES, RunSettings, Stage
 from flows import links
+from flows.results import StageRun
 from flows.run_report import StageProgress, publish_summary, summary_markdown
 from infra.ray_cluster import shared_ray
 from tasks.tracking.runs import DESCRIPTION
@@ -55,44 +56,44 @@ def pipeline(recipe: str = "demo", overrides: list[str] | None = None, settings:
         ev = step(run_stage(stages.evaluate, cache, cfg, root, parent.run_id, ing, tok, enc, pre))
         reg = step(run_stage(stages.register, {}, cfg, parent.run_id, tok, pre, ev))
 
-        report = ev["report"]
+        report, trained = ev.record.summary, pre.record.summary
         summary = {
             **_summary(run, until, [ing, tok, enc, pre, ev], also_ran=(reg,)),
             "artifacts": {
-                "documents": ing["outputs"]["train"],
-                "manifest": ing["outputs"]["manifest"],
-                "quarantine": ing["outputs"]["quarantine"],
-                "tokenizer": tok["tokenizer"],
-                "shards": enc["uri"],
-                "weights": pre["weights"],
-                "eval_report": ev["report_md"],
-                "eval_report_json": ev["report_json"],
+                "documents": ing.record.outputs.train,
+                "manifest": ing.record.outputs.manifest,
+                "quarantine": ing.record.outputs.quarantine,
+                "tokenizer": tok.tokenizer,
+                "shards": enc.uri,
+                "weights": pre.record.outputs.weights,
+                "eval_report": ev.record.outputs["report_md"],
+                "eval_report_json": ev.record.outputs["report_json"],
             },
-            "ingest": ing["stats"],
+            "ingest": ing.record.stats.model_dump(),
             "metrics": {
-                "train_loss": pre["summary"]["metrics"].get("train/loss"),
-                "val_loss": pre["summary"]["metrics"].get("val/loss"),
-                "eval_loss": report["model"]["loss"],
-                "eval_perplexity": report["model"]["perplexity"],
-                "eval_bits_per_byte": report["model"]["bits_per_byte"],
-                "unigram_bits_per_byte": report["unigram_baseline"]["bits_per_byte"],
+                "train_loss": trained.metrics.get("train/loss"),
+                "val_loss": trained.metrics.get("val/loss"),
+                "eval_loss": report.model.loss,
+                "eval_perplexity": report.model.perplexity,
+                "eval_bits_per_byte": report.model.bits_per_byte,
+                "unigram_bits_per_byte": report.unigram_baseline.bits_per_byte,
             },
-            "model_uri": reg["model_uri"],
-            "model_name": reg["name"],
-            "model_version": reg["version"],
-            "promoted": reg["promoted"],
-            "registered_before": reg["cached"],
-            "gate": reg["gate"],
-            "downstream": {name: {k: t[k] for k in ("acc", "acc_stderr", "acc_norm", "random_baseline", "n")}
-                           for name, t in report.get("tasks", {}).items()},
-            "samples": report["samples"],
+            "model_uri": reg.model_uri,
+            "model_name": reg.name,
+            "model_version": reg.version,
+            "promoted": reg.promoted,
+            "registered_before": reg.cached,
+            "gate": reg.gate.model_dump(),
+            "downstream": {name: t.model_dump(include={"acc", "acc_stderr", "acc_norm", "random_baseline", "n"})
+                           for name, t in report.tasks.items()},
+            "samples": [s.model_dump() for s in report.samples],
         }
         if run.ui.mlflow:
-            summary["links"]["mlflow_model_version"] = links.mlflow_model_version(run.ui.mlflow, reg["name"], reg["version"])
+            summary["links"]["mlflow_model_version"] = links.mlflow_model_version(run.ui.mlflow, reg.name, reg.version)
         return _finish(parent, summary)
 
 
-def _summary(run: FlowRun, until: str, results: list[dict[str, Any]], also_ran: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
+def _summary(run: FlowRun, until: str, results: list[StageRun], also_ran: tuple[StageRun, ...] = ()) -> dict[str, Any]:
     """What every pipeline summary holds: the run's identity, its MLflow runs and its stage outputs."""
     return {
         "recipe": run.cfg.name,
@@ -103,9 +104,9 @@ def _summary(run: FlowRun, until: str, results: list[dict[str, Any]], also_ran: 
             "tracking_uri": tracking_uri(),
             "experiment_id": run.parent.experiment_id,
             "parent_run_id": run.parent.run_id,
-            "stage_run_ids": {r["stage"]: r["run_id"] for r in (*results, *also_ran)},
+            "stage_run_ids": {r.stage: r.run_id for r in (*results, *also_ran)},
         },
-        "stages": {r["stage"]: {"uri": r["uri"], "key": r["key"], "cached": r["cached"]} for r in results},
+        "stages": {r.stage: {"uri": r.uri, "key": r.key, "cached": r.cached} for r in results},
         "links": _links(run),
     }
 

@@ -30,11 +30,12 @@ def tokenize_flow(recipe: str = "demo", overrides: list[str] | None = None) -> d
         ing = run_stage(stages.ingest, cache, cfg, root, parent.run_id)
         tok = run_stage(stages.train_tokenizer, cache, cfg, root, parent.run_id, ing)
         enc = run_stage(stages.encode, cache, cfg, root, parent.run_id, ing, tok)
+        encoded = enc.record.summary
         return {
-            "tokenizer": tok["tokenizer"], "vocab_size": tok["summary"]["vocab_size"],
-            "fertility": tok["summary"].get("fertility", {}),
-            "shards": enc["uri"], "dtype": enc["summary"]["dtype"],
-            "splits": {s: {k: v for k, v in d.items() if k != "shards"} for s, d in enc["summary"]["splits"].items()},
-            "cached": {"ingest": ing["cached"], "tokenizer": tok["cached"], "encode": enc["cached"]},
+            "tokenizer": tok.tokenizer, "vocab_size": tok.record.summary.vocab_size,
+            "fertility": tok.record.summary.model_dump()["fertility"],
+            "shards": enc.uri, "dtype": encoded.dtype,
+            "splits": {s: d.model_dump(exclude={"shards"}) for s, d in encoded.splits.items()},
+            "cached": {"ingest": ing.cached, "tokenizer": tok.cached, "encode": enc.cached},
             "mlflow": {"parent_run_id": parent.run_id},
         }

@@ -12,13 +12,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from infra import storage
+from tasks.stage_record import MARKER, StageRecord
 
-MARKER = "_SUCCESS.json"
+R = TypeVar("R", bound=StageRecord)
 
 
 def _canonical(obj: Any) -> Any:
@@ -55,16 +56,17 @@ class StageOutput:
     def is_complete(self) -> bool:
         return storage.exists(self.path(MARKER))
 
-    def publish(self, summary: dict[str, Any]) -> dict[str, Any]:
-        record = {
-            "stage": self.stage,
-            "key": self.key,
-            "uri": self.uri,
-            "completed_at": datetime.now(timezone.utc).isoformat(),
-            **summary,
-        }
-        storage.write_json(self.path(MARKER), record)
+    def publish(self, record_type: type[R], **fields: Any) -> R:
+        """Validate the stage's record and write it as the marker, last: the output is now done."""
+        record = record_type(record_version=record_type.VERSION, stage=self.stage, key=self.key, uri=self.uri,
+                             completed_at=datetime.now(timezone.utc), **fields)
+        storage.write_json(self.path(MARKER), record.model_dump(mode="json", by_alias=True))
         return record
 
+    def read(self, record_type: type[R]) -> R:
+        """The published record, typed (`StageRecord.read`)."""
+        return record_type.read(self.uri)
+
     def completion(self) -> dict[str, Any]:
+        """The published record as stored, untyped (for tools that only show it)."""
         return storage.read_json(self.path(MARKER))

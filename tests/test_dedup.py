@@ -43,7 +43,7 @@ def test_exact_near_and_id_duplicates_keep_the_first_copy(tmp_path):
     _corpus(tmp_path / "c")
     cfg = _cfg(tmp_path / "c")
     out, files = stage.plan(cfg, str(tmp_path / "store"))
-    stats = stage.run_ingest(cfg, out, files)
+    stats = stage.run_ingest(cfg, out, files).stats.model_dump()
     assert stats["rejected"] == {"duplicate_exact": 1, "duplicate_near": 1, "duplicate_id": 1}
     kept = {r["doc_id"] for r in pq.read_table(out.path("manifest")).to_pylist()}
     assert kept == {"p/a1", "p/a2", "p/a5"}  # the first copy (canonical order) survives
@@ -103,7 +103,7 @@ def test_output_is_byte_identical_with_one_two_and_four_workers(tmp_path, corpus
             cfg = IngestConfig(sources=sources, dedup=DedupConfig(near=True), quality={"enabled": True},
                                language={"enabled": True}, unit_bytes=20_000, num_workers=workers)
             out, files = stage.plan(cfg, str(tmp_path / f"store{workers}"))
-            stats = stage.run_ingest(cfg, out, files, mapper(workers))
+            stats = stage.run_ingest(cfg, out, files, mapper(workers)).stats.model_dump()
             assert stats["units"] > 5
             digests.append(_digest(Path(out.uri)))
     assert digests[0] == digests[1] == digests[2]

@@ -35,7 +35,7 @@ def test_gpu_training_runs_and_reports_mfu(tmp_path, corpus_dir, strategy, compi
     )
     out = StageOutput.at(str(tmp_path / "runs"), "pretrain", 1, {"s": strategy}, {})
     with ray_session(min_cpus=1):
-        summary = launch.run_pretrain(job, out, str(tmp_path / "runs"))
+        summary = launch.run_pretrain(job, out, str(tmp_path / "runs")).summary.model_dump(by_alias=True)
     assert summary["global_step"] == 40
     assert torch.isfinite(torch.tensor(summary["metrics"]["val/loss"]))
     metrics = client.get_run(run_id).data.metrics

@@ -14,7 +14,7 @@ from tasks.ingest.split import is_validation
 def _run(tmp_path, sources, **kw):
     cfg = IngestConfig(sources=sources, **kw)
     out, files = stage.plan(cfg, str(tmp_path / "store"))
-    stats = stage.run_ingest(cfg, out, files)
+    stats = stage.run_ingest(cfg, out, files).stats.model_dump()
     return out, stats
 
 

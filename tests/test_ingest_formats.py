@@ -16,7 +16,7 @@ from tasks.ingest.config import IngestConfig, SourceConfig
 def _run(tmp_path, src, **kw):
     cfg = IngestConfig(sources=[src], **kw)
     out, files = stage.plan(cfg, str(tmp_path / "store"))
-    stats = stage.run_ingest(cfg, out, files)
+    stats = stage.run_ingest(cfg, out, files).stats.model_dump()
     manifest = pq.read_table(out.path("manifest")).to_pylist()
     assert stats["docs_in"] == stats["kept"] + sum(stats["rejected"].values())
     return out, stats, manifest

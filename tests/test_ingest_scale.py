@@ -72,7 +72,7 @@ def runs(corpus, tmp_path_factory) -> dict[int, tuple[str, dict]]:
     for partitions in (1, 5):
         cfg = _cfg(corpus, partitions)
         out, files = stage.plan(cfg, str(root / f"p{partitions}"))
-        found[partitions] = out.uri, stage.run_ingest(cfg, out, files)
+        found[partitions] = out.uri, stage.run_ingest(cfg, out, files).stats.model_dump()
     return found
 
 
@@ -143,7 +143,7 @@ def test_a_killed_ingest_resumes_from_the_steps_it_finished(corpus, runs, tmp_pa
         return results
 
     _, files = stage.plan(cfg, str(tmp_path / "store"))
-    stats = stage.run_ingest(cfg, out, files, counting)
+    stats = stage.run_ingest(cfg, out, files, counting).stats.model_dump()
     assert stats == runs[5][1]
     assert _digest(Path(out.uri)) == _digest(Path(runs[5][0]))
     assert finished and not rewritten
@@ -155,7 +155,7 @@ def test_groups_joined_in_partitions_equal_groups_joined_in_one_task(corpus, run
                                                                   components_in_memory=0)})
     out, files = stage.plan(cfg, str(tmp_path / "store"))
     assert out.key == stage.plan(_cfg(corpus, 5), str(tmp_path / "store"))[0].key  # not part of the address
-    assert stage.run_ingest(cfg, out, files) == runs[5][1]
+    assert stage.run_ingest(cfg, out, files).stats.model_dump() == runs[5][1]
     assert _digest(Path(out.uri)) == _digest(Path(runs[5][0]))
 
 
@@ -216,7 +216,7 @@ def test_a_crash_after_holding_out_a_document_resumes(tmp_path, monkeypatch):
     cfg = IngestConfig(sources=[SourceConfig(name="t", uri=str(d), license="x", id_field="id")], unit_bytes=1,
                        val_fraction=0.01)
     clean, files = stage.plan(cfg, str(tmp_path / "clean"))
-    expected = stage.run_ingest(cfg, clean, files)
+    expected = stage.run_ingest(cfg, clean, files).stats.model_dump()
     assert expected["splits"] == {"train": 1, "val": 1}
 
     out, files = stage.plan(cfg, str(tmp_path / "crashed"))
@@ -229,7 +229,7 @@ def test_a_crash_after_holding_out_a_document_resumes(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         stage.run_ingest(cfg, out, files)
     monkeypatch.setattr(StageOutput, "publish", publish)
-    assert stage.run_ingest(cfg, out, files) == expected
+    assert stage.run_ingest(cfg, out, files).stats.model_dump() == expected
     assert _digest(Path(out.uri)) == _digest(Path(clean.uri))
 
 
@@ -242,7 +242,7 @@ def test_ids_are_compared_among_exact_survivors(tmp_path):
         ("a", "hello world, the first text"), ("b", "hello world, the first text"), ("b", "other words entirely")]))
     cfg = IngestConfig(sources=[SourceConfig(name="s", uri=str(d), license="x", id_field="id")], partitions=3)
     out, files = stage.plan(cfg, str(tmp_path / "store"))
-    stats = stage.run_ingest(cfg, out, files)
+    stats = stage.run_ingest(cfg, out, files).stats.model_dump()
     assert stats["rejected"] == {"duplicate_exact": 1} and stats["kept"] == 2
     kept = {r["doc_id"]: r["location"] for r in pq.read_table(Path(out.uri, "manifest")).to_pylist()}
     assert kept.keys() == {"s/a", "s/b"} and kept["s/b"].endswith("#3")

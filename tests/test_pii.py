@@ -196,7 +196,7 @@ def test_ingest_counts_a_teams_kinds_in_the_manifest_and_stats(tmp_path):
                        quality={"enabled": False},
                        pii={"recognizers": ["helpers.pii_names:known_people"]})
     out, files = stage.plan(cfg, str(tmp_path / "store"))
-    stats = stage.run_ingest(cfg, out, files)
+    stats = stage.run_ingest(cfg, out, files).stats.model_dump()
     assert stats["redactions"] == {"email": 1, "phone": 1, "person": 2}
     manifest = pq.read_table(out.path("manifest")).to_pylist()
     assert sorted(r["pii_other"] or "" for r in manifest) == ["", '{"person": 2}']

@@ -57,11 +57,13 @@ def test_ingest_and_encode_with_s3_sources_and_root(s3, corpus_dir, tmp_path, mo
     ], val_fraction=0.1)
     ing, files = ingest_stage.plan(icfg, root)
     assert ing.uri.startswith("s3://")
-    stats = ingest_stage.run_ingest(icfg, ing, files)
+    stats = ingest_stage.run_ingest(icfg, ing, files).stats.model_dump()
     assert stats["docs_in"] == 103 == stats["kept"] + sum(stats["rejected"].values())
     assert stats["files_ignored"]["parlspeech"] == [f"s3://{BUCKET}/raw/parlspeech/ATTRIBUTION"]
-    shards = ing.completion()["shards"]
-    for uri in [*shards["train"], *shards["val"], ingest_stage.ingest_outputs(ing)["manifest"]]:
+    from tasks.ingest.record import IngestRecord
+
+    shards = ing.read(IngestRecord).shards.model_dump()
+    for uri in [*shards["train"], *shards["val"], ingest_stage.ingest_outputs(ing).manifest]:
         assert uri.startswith("s3://") and storage.exists(uri), uri
 
     tcfg = TokenizerConfig(vocab_size=600)
@@ -69,7 +71,7 @@ def test_ingest_and_encode_with_s3_sources_and_root(s3, corpus_dir, tmp_path, mo
     tok_stage.run_tokenizer(tcfg, tok, shards["train"])
     ecfg = EncodeConfig(shard_tokens=30_000)
     enc = encode_stage.plan(ecfg, root, ing.key, tok.key)
-    summary = encode_stage.run_encode(ecfg, enc, shards, tok.path("tokenizer.json"))
+    summary = encode_stage.run_encode(ecfg, enc, shards, tok.path("tokenizer.json")).summary.model_dump(by_alias=True)
     shards = summary["splits"]["train"]["shards"]
     assert len(shards) >= 2 and all(u.startswith("s3://") for u in shards)
     tokens = sum(len(open_shard(storage.local_copy(u))[1]) for u in shards)
@@ -81,12 +83,14 @@ def test_ingest_and_encode_with_s3_sources_and_root(s3, corpus_dir, tmp_path, mo
 
 def test_incomplete_output_is_not_trusted(s3):
     from tasks.artifacts import StageOutput
+    from tasks.tokenizer.record import TokenizerOutputs, TokenizerRecord, TokenizerSummary
 
-    out = StageOutput.at(f"s3://{BUCKET}/store", "probe", 1, {"x": 1}, {})
+    out = StageOutput.at(f"s3://{BUCKET}/store", "tokenizer", 1, {"x": 1}, {})
     storage.write_json(out.path("partial.json"), {"half": True})
     assert not out.is_complete()
-    out.publish({"ok": True})
-    assert out.is_complete() and out.completion()["ok"] is True
+    summary = TokenizerSummary(vocab_size=300, eot_id=0, pad_id=1, source="trained", sha256="0" * 64)
+    out.publish(TokenizerRecord, summary=summary, outputs=TokenizerOutputs(tokenizer=out.path("tokenizer.json")))
+    assert out.is_complete() and out.read(TokenizerRecord).summary == summary
 
 
 def test_ingest_reads_a_mixed_format_s3_prefix(s3, tmp_path):
@@ -117,7 +121,7 @@ def test_ingest_reads_a_mixed_format_s3_prefix(s3, tmp_path):
             fh.write(data)
     cfg = IngestConfig(sources=[SourceConfig(name="mixed", uri=prefix, license="CC0-1.0", id_field="id")])
     out, files = ingest_stage.plan(cfg, f"s3://{BUCKET}/store")
-    stats = ingest_stage.run_ingest(cfg, out, files)
+    stats = ingest_stage.run_ingest(cfg, out, files).stats.model_dump()
     assert len(files["mixed"]) == 7, files["mixed"]
     assert stats["docs_in"] == 8 and stats["kept"] == 7 and stats["rejected"] == {"malformed_json": 1}
     assert stats["redactions"] == {"email": 3}

@@ -30,7 +30,7 @@ def test_one_and_two_workers_follow_the_same_trajectory(tmp_path, corpus_dir):
                 train_shards=summary["splits"]["train"]["shards"], val_shards=summary["splits"]["val"]["shards"],
             )
             out = StageOutput.at(str(tmp_path / "runs"), "pretrain", 1, {"workers": workers}, {})
-            results[workers] = launch.run_pretrain(job, out, str(tmp_path / "runs"))
+            results[workers] = launch.run_pretrain(job, out, str(tmp_path / "runs")).summary.model_dump(by_alias=True)
             results[workers]["weights"] = torch.load(out.path("model.pt"), weights_only=True)
     one, two = results[1], results[2]
     assert one["global_step"] == two["global_step"] == 6

@@ -19,13 +19,15 @@ def _pipeline(tmp_path, corpus_dir, shard_tokens=20_000):
     ], val_fraction=0.1)
     ing, files = ingest_stage.plan(icfg, root)
     ingest_stage.run_ingest(icfg, ing, files)
-    shards = ing.completion()["shards"]
+    from tasks.ingest.record import IngestRecord
+
+    shards = ing.read(IngestRecord).shards.model_dump()
     tcfg = TokenizerConfig(vocab_size=600)
     tok_out = tok_stage.plan(tcfg, root, ing.key)
     tok_stage.run_tokenizer(tcfg, tok_out, shards["train"], val_shards=shards["val"])
     ecfg = EncodeConfig(shard_tokens=shard_tokens)
     enc_out = encode_stage.plan(ecfg, root, ing.key, tok_out.key)
-    summary = encode_stage.run_encode(ecfg, enc_out, shards, tok_out.path("tokenizer.json"))
+    summary = encode_stage.run_encode(ecfg, enc_out, shards, tok_out.path("tokenizer.json")).summary.model_dump(by_alias=True)
     return shards, tok_out, enc_out, summary
 
 
@@ -80,7 +82,9 @@ def test_fertility_table_per_language(tmp_path, corpus_dir):
     assert "tokens per word" in open(tok_out.path("fertility.md")).read()
     import hashlib
 
-    summary = tok_out.completion()["summary"]
+    from tasks.tokenizer.record import TokenizerRecord
+
+    summary = tok_out.read(TokenizerRecord).summary.model_dump()
     assert summary["sha256"] == hashlib.sha256(open(tok_out.path("tokenizer.json"), "rb").read()).hexdigest()
 
 
@@ -88,7 +92,7 @@ def test_existing_tokenizer_by_uri_is_used_and_versioned_by_content(tmp_path, co
     _, tok_out, _, _ = _pipeline(tmp_path, corpus_dir)
     given = TokenizerConfig(uri=tok_out.path("tokenizer.json"))
     out = tok_stage.plan(given, str(tmp_path / "other"), "any-ingest")
-    summary = tok_stage.run_tokenizer(given, out, [])
+    summary = tok_stage.run_tokenizer(given, out, []).summary.model_dump(by_alias=True)
     assert summary["source"] == given.uri and summary["vocab_size"] == 600
     assert open(out.path("tokenizer.json")).read() == open(tok_out.path("tokenizer.json")).read()
     moved = tmp_path / "copy.json"

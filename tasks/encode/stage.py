@@ -24,6 +24,7 @@ from infra import storage
 from tasks.artifacts import StageOutput
 from tasks.encode.address import STAGE, VERSION, plan  # noqa: F401 (the stage's address)
 from tasks.encode.config import EncodeConfig
+from tasks.encode.record import EncodeOutputs, EncodeRecord
 from tasks.encode.shard_format import token_dtype, write_shard
 from tasks.tokenizer.train import EOT, load_tokenizer
 
@@ -102,7 +103,7 @@ def index_part(split: str, part: int) -> str:
 def run_encode(
     cfg: EncodeConfig, out: StageOutput, split_shards: dict[str, list[str]], tokenizer_uri: str,
     mapper: Callable[[Callable, list[tuple]], list] | None = None,
-) -> dict[str, Any]:
+) -> EncodeRecord:
     tok = load_tokenizer(tokenizer_uri)
     vocab_size = tok.get_vocab_size()
     jobs = [(cfg, split, i, uri, out.uri, tokenizer_uri, mapper is not None)
@@ -126,5 +127,5 @@ def run_encode(
         }
     summary = {"vocab_size": vocab_size, "dtype": token_dtype(vocab_size).name, "eot_id": tok.token_to_id(EOT),
                "splits": splits}
-    out.publish({"summary": summary, "outputs": {"index": out.path("index"), "manifest": out.path("shards.json")}})
-    return summary
+    return out.publish(EncodeRecord, summary=summary,
+                       outputs=EncodeOutputs(index=out.path("index"), manifest=out.path("shards.json")))

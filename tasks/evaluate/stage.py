@@ -13,10 +13,12 @@ import numpy as np
 from infra import storage
 from tasks.artifacts import StageOutput
 from tasks.config_base import StageConfig
+from tasks.encode.record import EncodeSummary
 from tasks.encode.shard_format import open_shard
 from tasks.evaluate import downstream, metrics, plots
 from tasks.evaluate.address import STAGE, VERSION, plan  # noqa: F401 (the stage's address)
 from tasks.evaluate.config import EvalConfig
+from tasks.evaluate.record import EvaluateRecord
 from tasks.evaluate.groups import held_out_groups
 from tasks.evaluate.report import markdown
 from tasks.evaluate.samples import generate
@@ -34,7 +36,7 @@ class EvalInputs(StageConfig):
     weights: str
     config: str
     tokenizer: str
-    encode_summary: dict[str, Any]
+    encode_summary: EncodeSummary
     encode_index: str
     ingest_manifest: str
     checkpoints: list[dict[str, Any]] = []  # kept training checkpoints: {"uri", "step", "kind"}
@@ -75,7 +77,7 @@ def _ignore(what: str, done: int, total: int) -> None:
 
 
 def run_evaluate(cfg: EvalConfig, out: StageOutput, recipe_name: str, inputs: EvalInputs,
-                 curves: dict[str, list[tuple[int, float]]], on_scored: OnScored = _ignore) -> dict[str, Any]:
+                 curves: dict[str, list[tuple[int, float]]], on_scored: OnScored = _ignore) -> EvaluateRecord:
     """`curves`: the training run's logged loss points, for the report's plot. `on_scored(what,
     done, total)` hears the tasks, then the checkpoints, as each is scored."""
     import torch
@@ -85,17 +87,17 @@ def run_evaluate(cfg: EvalConfig, out: StageOutput, recipe_name: str, inputs: Ev
     model = load_model(inputs.weights, inputs.config)
     tok = load_tokenizer(inputs.tokenizer)
     byte_lengths = token_byte_lengths(tok)
-    splits = inputs.encode_summary["splits"]
+    splits = inputs.encode_summary.splits
     block = model.config.block_size
-    windows = metrics.eval_windows(_concat(splits["val"]["shards"]), block, cfg.max_tokens)
+    windows = metrics.eval_windows(_concat(splits["val"].shards), block, cfg.max_tokens)
     counts = np.zeros(tok.get_vocab_size(), dtype=np.int64)
-    for uri in splits["train"]["shards"]:
+    for uri in splits["train"].shards:
         counts += np.bincount(open_shard(storage.local_copy(uri))[1], minlength=len(counts))
     model_s = metrics.model_score(model, windows, byte_lengths, cfg.batch_size)
     unigram_s = metrics.unigram_score(counts, windows, byte_lengths)
 
     groups, group_windows = {}, {}
-    for name, tokens in held_out_groups(inputs.ingest_manifest, inputs.encode_index, splits["val"]["shards"],
+    for name, tokens in held_out_groups(inputs.ingest_manifest, inputs.encode_index, splits["val"].shards,
                                         tok.token_to_id(EOT)).items():
         if len(tokens) <= block:
             continue  # too little held-out text in this group for one window
@@ -140,7 +142,6 @@ def run_evaluate(cfg: EvalConfig, out: StageOutput, recipe_name: str, inputs: Ev
     storage.write_json(out.path("eval_report.json"), report)
     with storage.open_write(out.path("eval_report.md"), "w") as fh:
         fh.write(markdown(report))
-    out.publish({"summary": report, "outputs": {"report_json": out.path("eval_report.json"),
-                                                "report_md": out.path("eval_report.md"),
-                                                **{name: out.path(name) for name in PLOTS}}})
-    return report
+    return out.publish(EvaluateRecord, summary=report, outputs={
+        "report_json": out.path("eval_report.json"), "report_md": out.path("eval_report.md"),
+        **{name: out.path(name) for name in PLOTS}})

@@ -19,7 +19,9 @@ from tasks.ingest.work import read_table, unit_of
 def locate(ingest_uri: str, doc_id: str) -> dict[str, Any] | None:
     """The manifest row of a kept document (its `split`, `shard` and `row` say where its text is),
     or None when no kept document has this id. `ingest_uri` is a published ingest output."""
-    partitions = storage.read_json(storage.join(ingest_uri, "_SUCCESS.json"))["stats"]["partitions"]
+    from tasks.ingest.record import IngestRecord
+
+    partitions = IngestRecord.read(ingest_uri).stats.partitions
     held = read_table(index_file(ingest_uri, partition_of(id_key(doc_id), partitions)),
                       filters=[("doc_id", "==", doc_id)])
     if not len(held):

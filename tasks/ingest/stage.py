@@ -46,6 +46,7 @@ from tasks.ingest.near import attach, confirm
 from tasks.ingest.pii.recognizer import load as load_recognizer
 from tasks.ingest.pii.redact import KINDS
 from tasks.ingest.process import scan_unit, shard_name, write_unit
+from tasks.ingest.record import IngestOutputs, IngestRecord, IngestStats
 from tasks.ingest.units import plan_units
 from tasks.ingest.verdicts import gather, prior
 from tasks.ingest.work import Work
@@ -62,16 +63,14 @@ def local_map(fn: Callable, args: list[tuple]) -> list[Any]:
     return [fn(*a) for a in args]
 
 
-def ingest_outputs(out: StageOutput) -> dict[str, str]:
-    return {
-        "train": out.path("train"), "val": out.path("val"), "manifest": out.path("manifest"),
-        "index": out.path("index"), "quarantine": out.path("quarantine"), "stats": out.path("stats.json"),
-    }
+def ingest_outputs(out: StageOutput) -> IngestOutputs:
+    return IngestOutputs(train=out.path("train"), val=out.path("val"), manifest=out.path("manifest"),
+                         index=out.path("index"), quarantine=out.path("quarantine"), stats=out.path("stats.json"))
 
 
 def run_ingest(
     cfg: IngestConfig, out: StageOutput, files: dict[str, Any], mapper: Mapper = local_map
-) -> dict[str, Any]:
+) -> IngestRecord:
     """Scan every unit, decide duplicates and split, write shards, manifest and stats, publish."""
     if cfg.pii.enabled:  # a recogniser that cannot load fails here, before any work, not in a worker
         for path in cfg.pii.recognizers:
@@ -128,13 +127,12 @@ def run_ingest(
         # (with a member that survived exact and id dedup) and the documents only they reject.
         "near_dedup": near,
     }
-    if stats["docs_in"] != stats["kept"] + sum(stats["rejected"].values()):
-        raise AssertionError(f"ingest counts do not reconcile: {stats}")
+    checked = IngestStats.model_validate(stats)  # refuses counts that do not reconcile
     shards = {split: [out.path(w["shards"][split]) for w in written if split in w["shards"]] for split in ("train", "val")}
     storage.write_json(out.path("stats.json"), stats)
-    out.publish({"stats": stats, "outputs": ingest_outputs(out), "shards": shards})
+    record = out.publish(IngestRecord, stats=checked, outputs=ingest_outputs(out), shards=shards)
     _remove_work(work.uri)
-    return stats
+    return record
 
 
 def _hold_out_one(work: Work, out: StageOutput, cfg: IngestConfig, written: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -164,7 +162,7 @@ def _remove_work(work: str) -> None:
 
 def split_shards(out: StageOutput, split: str) -> list[str]:
     """URIs of a published ingest output's document shards for one split, in canonical order."""
-    return out.completion()["shards"][split]
+    return getattr(out.read(IngestRecord).shards, split)
 
 
 def read_texts(uris: str | Iterable[str]) -> Iterable[str]:

@@ -24,6 +24,7 @@ from tasks.tokenizer.address import STAGE, VERSION, plan  # noqa: F401 (the stag
 from tasks.tokenizer.config import TokenizerConfig
 from tasks.tokenizer.fertility import fertility
 from tasks.tokenizer.fertility import markdown as fertility_markdown
+from tasks.tokenizer.record import TokenizerOutputs, TokenizerRecord, TokenizerSummary
 
 EOT = "<|endoftext|>"
 PAD = "<|pad|>"
@@ -89,7 +90,7 @@ def _counted(texts: Iterable[str], on_bytes: Callable[[int], None], every_s: flo
 def run_tokenizer(
     cfg: TokenizerConfig, out: StageOutput, train_shards: list[str], train_bytes: int = 0,
     val_shards: list[str] | None = None, on_bytes: Callable[[int], None] | None = None,
-) -> dict:
+) -> TokenizerRecord:
     """`on_bytes(n)` hears how much sampled text the trainer has read so far."""
     if cfg.uri:
         tok = Tokenizer.from_str(storage.read_text(cfg.uri))
@@ -107,11 +108,10 @@ def run_tokenizer(
     storage.write_json(out.path("fertility.json"), table)
     with storage.open_write(out.path("fertility.md"), "w") as fh:
         fh.write(fertility_markdown(table))
-    summary = {"vocab_size": tok.get_vocab_size(), "eot_id": tok.token_to_id(EOT), "pad_id": tok.token_to_id(PAD),
-               "source": cfg.uri or "trained", "sha256": hashlib.sha256(serialized.encode()).hexdigest(),
-               "fertility": table}
-    out.publish({"summary": summary, "outputs": {"tokenizer": out.path("tokenizer.json")}})
-    return summary
+    summary = TokenizerSummary(
+        vocab_size=tok.get_vocab_size(), eot_id=tok.token_to_id(EOT), pad_id=tok.token_to_id(PAD),
+        source=cfg.uri or "trained", sha256=hashlib.sha256(serialized.encode()).hexdigest(), fertility=table)
+    return out.publish(TokenizerRecord, summary=summary, outputs=TokenizerOutputs(tokenizer=out.path("tokenizer.json")))
 
 
 def load_tokenizer(uri: str) -> Tokenizer:

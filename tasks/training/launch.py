@@ -20,6 +20,7 @@ from tasks.artifacts import StageOutput
 from tasks.training.address import STAGE, VERSION, plan  # noqa: F401 (the stage's address)
 from tasks.training.errors import TrainingStopped
 from tasks.training.job import CHECKPOINT_FILE, PretrainJob
+from tasks.training.record import PretrainOutputs, PretrainRecord
 
 if TYPE_CHECKING:  # progress.py imports Lightning and Ray: loaded when training starts
     from tasks.training.progress import TrainStatus
@@ -57,7 +58,7 @@ def _resources(job: PretrainJob) -> dict[str, float]:
     return resources
 
 
-def run_pretrain(job: PretrainJob, out: StageOutput, root: str, on_status: Callable[[TrainStatus], None] | None = None) -> dict[str, Any]:
+def run_pretrain(job: PretrainJob, out: StageOutput, root: str, on_status: Callable[[TrainStatus], None] | None = None) -> PretrainRecord:
     """Train until `train.max_steps`, resuming the run's latest checkpoint if there is one.
 
     Raises `TrainingStopped` when SIGTERM/SIGUSR1 ended training early: the checkpoint is
@@ -124,8 +125,8 @@ def run_pretrain(job: PretrainJob, out: StageOutput, root: str, on_status: Calla
         "parameters": sum(v.numel() for k, v in weights.items() if k != "lm_head.weight"),
         "mlflow_run_id": job.mlflow_run_id,  # where the training curves are, also when this output is reused
     }
-    out.publish({"summary": summary, "outputs": {"weights": out.path("model.pt"), "config": out.path("model_config.json")}})
-    return summary
+    return out.publish(PretrainRecord, summary=summary,
+                       outputs=PretrainOutputs(weights=out.path("model.pt"), config=out.path("model_config.json")))
 
 
 def load_model(weights_uri: str, config_uri: str):

@@ -19,10 +19,12 @@ def encoded_corpus(root: Path, corpus_dir: Path) -> dict[str, Any]:
                         val_fraction=0.1)
     ing, files = ingest_stage.plan(icfg, store)
     ingest_stage.run_ingest(icfg, ing, files)
-    shards = ing.completion()["shards"]
+    from tasks.ingest.record import IngestRecord
+
+    shards = ing.read(IngestRecord).shards.model_dump()
     tcfg = TokenizerConfig(vocab_size=512)
     tok = tok_stage.plan(tcfg, store, ing.key)
     tok_stage.run_tokenizer(tcfg, tok, shards["train"])
     ecfg = EncodeConfig()
     enc = encode_stage.plan(ecfg, store, ing.key, tok.key)
-    return encode_stage.run_encode(ecfg, enc, shards, tok.path("tokenizer.json"))
+    return encode_stage.run_encode(ecfg, enc, shards, tok.path("tokenizer.json")).summary.model_dump(by_alias=True)

@@ -23,7 +23,7 @@ def main(job_file: str, root: str) -> int:
     out = StageOutput.at(root, "pretrain", 1, job.model_dump(mode="json", include={"model", "train", "compute"}), {})
     with ray_session(min_cpus=job.compute.num_workers * job.compute.cpus_per_worker):
         try:
-            summary = launch.run_pretrain(job, out, root)
+            summary = launch.run_pretrain(job, out, root).summary.model_dump(by_alias=True)
         except launch.TrainingStopped as stopped:
             print(json.dumps({"stopped": str(stopped)}), flush=True)
             return 3

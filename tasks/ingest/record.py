@@ -1,0 +1,86 @@
+"""What a finished ingest publishes (`_SUCCESS.json`): its counts, its output folders, its shards."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import model_validator
+
+from tasks.stage_record import Record, StageRecord
+
+
+class SourceCounts(Record):
+    docs_in: int
+    kept: int
+    rejected: int
+
+
+class NearDedupCounts(Record):
+    """Unique LSH candidate pairs, those confirmed, the groups they form (with a member that
+    survived exact and id dedup) and the documents only they reject."""
+
+    candidate_pairs: int = 0
+    confirmed_pairs: int = 0
+    groups: int = 0
+    duplicates: int = 0
+
+
+class SplitCounts(Record):
+    train: int
+    val: int
+
+
+class IngestStats(Record):
+    """Every count reconciles: `docs_in == kept + sum(rejected.values())`, overall and per source.
+    Sizes: the dicts grow with the number of reasons, PII kinds and sources, never with documents."""
+
+    docs_in: int
+    kept: int
+    rejected: dict[str, int]  # documents per reason
+    redactions: dict[str, int]  # in the kept documents; the manifest's pii_<kind> columns add up to these
+    by_source: dict[str, SourceCounts]
+    splits: SplitCounts
+    bytes_in: int
+    bytes_out: int
+    # Files under a source that are not of a supported type: named, never silently skipped.
+    files_ignored: dict[str, list[str]]
+    units: int
+    partitions: int
+    near_dedup: NearDedupCounts = NearDedupCounts()
+
+    @model_validator(mode="after")
+    def _reconciles(self) -> IngestStats:
+        if self.docs_in != self.kept + sum(self.rejected.values()):
+            raise ValueError(f"ingest counts do not reconcile: {self.docs_in} in, {self.kept} kept, "
+                             f"{sum(self.rejected.values())} rejected")
+        for name, c in self.by_source.items():
+            if c.docs_in != c.kept + c.rejected:
+                raise ValueError(f"ingest counts of source {name!r} do not reconcile: {c}")
+        if self.kept != self.splits.train + self.splits.val:
+            raise ValueError(f"kept {self.kept} documents but the splits hold {self.splits}")
+        return self
+
+
+class IngestOutputs(Record):
+    train: str  # folder of document shards
+    val: str
+    manifest: str  # folder of manifest parts: one row per kept document
+    quarantine: str  # folder of quarantine parts: every rejected record with its reason
+    index: str  # doc_id -> canonical position, hash-partitioned by id
+    stats: str  # stats.json
+
+
+class SplitShards(Record):
+    """Document shard URIs per split, in canonical order (grows with the number of input units)."""
+
+    train: list[str]
+    val: list[str]
+
+
+class IngestRecord(StageRecord):
+    STAGE: ClassVar[str] = "ingest"
+    VERSION: ClassVar[int] = 1
+
+    stats: IngestStats
+    outputs: IngestOutputs
+    shards: SplitShards

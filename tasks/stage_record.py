@@ -1,0 +1,73 @@
+"""The record a finished stage publishes as its `_SUCCESS.json`: one typed, versioned contract.
+
+Each stage owns its record (`tasks/<stage>/record.py`, a subclass of `StageRecord`). The record is
+what the next stage reads, what the flows pass between Prefect tasks, what the MLflow stage run
+logs, and what lineage, erasure and the generated cards rely on, so a reader sees a stage's
+contract in one place instead of a nested dict with string keys.
+
+Versioning: `record_version` says which layout a record has. Records written before it existed
+have the layout of version 1 and read as such. A record newer than this Werk knows is refused with
+a message naming the stage, the version found and the version understood, never half-read.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from infra import storage
+
+MARKER = "_SUCCESS.json"
+
+
+class Record(BaseModel):
+    """Base of every part of a stage record: frozen, and refusing fields it does not declare, so a
+    stage that starts writing something new must declare it here first."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RecordError(ValueError):
+    """A stage record that this Werk cannot read: a newer layout, another stage, or a broken file."""
+
+
+R = TypeVar("R", bound="StageRecord")
+
+
+class StageRecord(Record):
+    STAGE: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+
+    record_version: int = 1
+    stage: str
+    key: str
+    uri: str
+    completed_at: datetime
+
+    def path(self, *parts: str) -> str:
+        return storage.join(self.uri, *parts)
+
+    @classmethod
+    def parse(cls: type[R], data: dict[str, Any], where: str = "") -> R:
+        """The record in `data` (a `_SUCCESS.json`'s content), checked against this stage's layout."""
+        where = where or data.get("uri", "?")
+        version = data.get("record_version", 1)
+        if data.get("stage") != cls.STAGE:
+            raise RecordError(f"{where} holds a record of stage {data.get('stage')!r}, not {cls.STAGE!r}")
+        if not isinstance(version, int) or version > cls.VERSION:
+            raise RecordError(
+                f"{where}: the {cls.STAGE} record has version {version}, and this Werk reads {cls.STAGE} records "
+                f"up to version {cls.VERSION}; upgrade Werk, or rerun the stage with this one")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise RecordError(f"{where}: the {cls.STAGE} record (version {version}) does not match its layout: "
+                              f"{exc}") from exc
+
+    @classmethod
+    def read(cls: type[R], uri: str) -> R:
+        """The record published in the stage output folder `uri`."""
+        marker = storage.join(uri, MARKER)
+        return cls.parse(storage.read_json(marker), marker)

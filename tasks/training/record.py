@@ -1,0 +1,48 @@
+"""What a finished pretraining publishes (`_SUCCESS.json`): the exported weights and how they came to be."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import ConfigDict, Field
+
+from tasks.stage_record import Record, StageRecord
+
+
+class BestCheckpoint(Record):
+    """The checkpoint with the lowest validation loss, kept apart from the newest ones."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    step: int
+    checkpoint: str
+    val_loss: float | None = Field(default=None, alias="val/loss")
+
+
+class KeptCheckpoint(Record):
+    uri: str
+    step: int
+    val_loss: float | None = None
+
+
+class PretrainSummary(Record):
+    global_step: int
+    metrics: dict[str, float]  # rank 0's last reported metrics
+    checkpoint: str  # the last checkpoint's folder
+    best: BestCheckpoint | None = None
+    kept_checkpoints: list[KeptCheckpoint] = []  # the newest `train.keep_checkpoints`
+    parameters: int  # without the tied output head
+    mlflow_run_id: str | None = None  # where the training curves are, also when this output is reused
+
+
+class PretrainOutputs(Record):
+    weights: str  # model.pt, a plain state dict
+    config: str  # model_config.json
+
+
+class PretrainRecord(StageRecord):
+    STAGE: ClassVar[str] = "pretrain"
+    VERSION: ClassVar[int] = 1
+
+    summary: PretrainSummary
+    outputs: PretrainOutputs
