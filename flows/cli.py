@@ -22,6 +22,9 @@ from rich.table import Table
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Werk: pretrain your own language model.")
 corpus_app = typer.Typer(no_args_is_help=True, help="Build corpora from packaged data.")
 app.add_typer(corpus_app, name="corpus")
+from flows.lineage_cli import lineage_app  # noqa: E402 (the sub-commands' module imports nothing heavy)
+
+app.add_typer(lineage_app, name="lineage")
 console = Console(stderr=True)
 
 EXIT_USAGE = 2

@@ -32,6 +32,7 @@ from tasks.ingest.record import IngestRecord
 from tasks.stage_record import StageRecord
 from tasks.tokenizer.record import TokenizerRecord
 from tasks.training.record import PretrainRecord
+from tasks.tracking.datasets import DatasetRef, log_datasets, output_ref, split_ref
 from tasks.tracking.runs import Run, open_run
 
 
@@ -63,18 +64,20 @@ def _encoded(phase: str, result: dict[str, Any]) -> dict[str, float]:
     return {"tokens": sum(s["tokens"] for s in result["shards"])}
 
 
-def _record(parent_id: str, record: StageRecord, cached: bool, log_files: list[str]) -> Run:
-    """The stage's MLflow child run, with its record and the files a reader wants beside it."""
+def _record(parent_id: str, record: StageRecord, cached: bool, log_files: list[str], inputs: list[DatasetRef]) -> Run:
+    """The stage's MLflow child run, with its record, the files a reader wants beside it, and its
+    input and output datasets."""
     parent = open_run(parent_id)
     with parent.child(record.stage, tags={"werk.key": record.key, "werk.cached": cached, "werk.uri": record.uri}) as run:
-        _log_stage(run, record, log_files)
+        _log_stage(run, record, log_files, inputs)
     return run
 
 
-def _log_stage(run: Run, record: StageRecord, log_files: list[str]) -> None:
+def _log_stage(run: Run, record: StageRecord, log_files: list[str], inputs: list[DatasetRef]) -> None:
     run.log_dict(record.model_dump(mode="json", by_alias=True), "manifest/_SUCCESS.json")
     for uri in log_files:
         run.log_remote_file(uri, "manifest")
+    log_datasets(run.client, run.run_id, [*inputs, output_ref(record)])
 
 
 def _ingest_address(recipe: Recipe, root: str, **_: Any) -> StageOutput:
@@ -99,7 +102,8 @@ def ingest(recipe: Recipe, root: str, parent_id: str) -> IngestRun:
         with ray_session():
             record = stage.run_ingest(recipe.ingest, out, files, mapper(recipe.ingest.num_workers, progress.on_map))
         progress.finish()
-    run = _record(parent_id, record, cached, [record.outputs.stats])
+    sources = [DatasetRef(f"source:{s.name}", s.uri, (s.digest or record.key)[:36], "source") for s in record.sources]
+    run = _record(parent_id, record, cached, [record.outputs.stats], sources)
     result = IngestRun(record=record, cached=cached, run_id=run.run_id)
     stats = record.stats
     run.log_metrics({"docs_in": stats.docs_in, "kept": stats.kept, "bytes_in": stats.bytes_in,
@@ -137,7 +141,8 @@ def train_tokenizer(recipe: Recipe, root: str, parent_id: str, ingest_result: In
 
     record = out.read(TokenizerRecord) if cached else train.run_tokenizer(
         recipe.tokenizer, out, ing.shards.train, ing.stats.bytes_out, ing.shards.val, on_bytes=on_bytes)
-    run = _record(parent_id, record, cached, [record.outputs.tokenizer, out.path("fertility.json"), out.path("fertility.md")])
+    run = _record(parent_id, record, cached, [record.outputs.tokenizer, out.path("fertility.json"), out.path("fertility.md")],
+                  [output_ref(ing, "training")])
     result = TokenizerRun(record=record, cached=cached, run_id=run.run_id)
     rows = [{"language": lang, **{k: round(v, 3) if isinstance(v, float) else v for k, v in row.model_dump().items()}}
             for lang, row in record.summary.fertility.items()]
@@ -171,7 +176,7 @@ def encode(recipe: Recipe, root: str, parent_id: str, ingest_result: IngestRun, 
             record = stage.run_encode(recipe.encode, out, ingest_result.record.shards.model_dump(), tok_result.tokenizer,
                                       mapper(on_progress=progress.on_map))
         progress.finish()
-    run = _record(parent_id, record, cached, [])
+    run = _record(parent_id, record, cached, [], [output_ref(ingest_result.record, "input"), output_ref(tok_result.record, "input")])
     run.log_metrics({f"{split}.{k}": getattr(s, k) for split, s in record.summary.splits.items()
                      for k in ("tokens", "docs", "text_bytes")})
     return _tell(EncodeRun(record=record, cached=cached, run_id=run.run_id))
@@ -220,7 +225,8 @@ def pretrain(recipe: Recipe, root: str, parent_id: str, tok_result: TokenizerRun
             with ray_session(min_cpus=recipe.compute.num_workers * recipe.compute.cpus_per_worker):
                 record = launch.run_pretrain(job, out, root, on_status=watch)
             progress.finish()
-        _log_stage(run, record, [])
+        enc = encode_result.record
+        _log_stage(run, record, [], [split_ref(enc, "train", "training"), split_ref(enc, "val", "validation")])
         run.log_metrics({"parameters": record.summary.parameters, "global_step": record.summary.global_step})
         return _tell(PretrainRun(record=record, cached=cached, run_id=run.run_id))
 
@@ -274,7 +280,8 @@ def evaluate(recipe: Recipe, root: str, parent_id: str, ingest_result: IngestRun
 
         record = stage.run_evaluate(recipe.eval, out, recipe.name, inputs, _curves(trained_in), on_scored=on_scored)
     files = [out.path(name) for name in ("eval_report.json", "eval_report.md", *stage.PLOTS)]
-    run = _record(parent_id, record, cached, files)
+    run = _record(parent_id, record, cached, files, [output_ref(pre, "model"),
+                                                    split_ref(encode_result.record, "val", "evaluation")])
     metrics = {f"eval/{k}": v for k, v in flat_metrics(record.summary.model_dump()).items()}
     run.log_metrics(metrics)
     open_run(parent_id).log_metrics(metrics)

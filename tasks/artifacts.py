@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -20,6 +20,9 @@ from infra import storage
 from tasks.stage_record import MARKER, StageRecord
 
 R = TypeVar("R", bound=StageRecord)
+
+# The stages whose outputs others are made from, as they name each other in their inputs.
+STAGES = ("ingest", "tokenizer", "encode", "pretrain", "evaluate")
 
 
 def _canonical(obj: Any) -> Any:
@@ -44,11 +47,14 @@ class StageOutput:
     stage: str
     key: str
     uri: str
+    # The keys of the stage outputs this one is made from, by stage: what lineage walks back along.
+    upstream: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     @classmethod
     def at(cls, root: str, stage: str, version: int, config: Any, inputs: dict[str, Any]) -> StageOutput:
         key = content_key(stage, version, config, inputs)
-        return cls(stage=stage, key=key, uri=storage.join(root, stage, key))
+        upstream = tuple(sorted((name, value) for name, value in inputs.items() if name in STAGES and isinstance(value, str)))
+        return cls(stage=stage, key=key, uri=storage.join(root, stage, key), upstream=upstream)
 
     def path(self, *parts: str) -> str:
         return storage.join(self.uri, *parts)
@@ -59,7 +65,7 @@ class StageOutput:
     def publish(self, record_type: type[R], **fields: Any) -> R:
         """Validate the stage's record and write it as the marker, last: the output is now done."""
         record = record_type(record_version=record_type.VERSION, stage=self.stage, key=self.key, uri=self.uri,
-                             completed_at=datetime.now(timezone.utc), **fields)
+                             completed_at=datetime.now(timezone.utc), inputs=dict(self.upstream), **fields)
         storage.write_json(self.path(MARKER), record.model_dump(mode="json", by_alias=True))
         return record
 

@@ -6,7 +6,9 @@ logs, and what lineage, erasure and the generated cards rely on, so a reader see
 contract in one place instead of a nested dict with string keys.
 
 Versioning: `record_version` says which layout a record has. Records written before it existed
-have the layout of version 1 and read as such. A record newer than this Werk knows is refused with
+have the layout of version 1 and read as such. Version 2 adds `inputs` (the keys of the stage
+outputs a stage was made from) and each stage's lineage fields; fields a version added have
+defaults, so older records read, with those fields empty. A record newer than this Werk knows is refused with
 a message naming the stage, the version found and the version understood, never half-read.
 """
 
@@ -45,6 +47,8 @@ class StageRecord(Record):
     key: str
     uri: str
     completed_at: datetime
+    # The stage outputs this one was made from: stage -> key (version 2 on; empty in older records).
+    inputs: dict[str, str] = {}
 
     def path(self, *parts: str) -> str:
         return storage.join(self.uri, *parts)

@@ -243,6 +243,100 @@ def test_cli_json_run_and_generate(first_run, home):
     assert gen.returncode == 0 and gen.stdout.startswith("Der"), gen.stderr[-3000:]
 
 
+def test_lineage_from_a_document_to_the_model_and_back(first_run, home):
+    """`werk lineage doc` names a kept document's source, shard, token range and the model version
+    that trained on it, with the first step the sampler itself gives; `werk lineage model` names
+    the data, with figures equal to the records'. Both from the user's shell."""
+    import hashlib
+
+    import pyarrow.parquet as pq
+
+    from tasks.ingest.record import IngestRecord
+    from tasks.lineage.seen import samples_per_shard
+    from tasks.training.record import PretrainRecord
+    from helpers.replay import first_step_by_replay
+
+    werk = str(Path(sys.executable).parent / "werk")
+    env = {**os.environ, "WERK_HOME": str(home)}
+    env.pop("PREFECT_API_URL", None)
+    manifest = pq.read_table(first_run["artifacts"]["manifest"]).to_pylist()
+    pre = PretrainRecord.read(first_run["stages"]["pretrain"]["uri"])
+    for split in ("train", "val"):
+        row = next(r for r in manifest if r["split"] == split)
+        done = subprocess.run([werk, "lineage", "doc", row["doc_id"], "--json"], env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        (ing,) = json.loads(done.stdout)["found_in"]
+        assert (ing["source"], ing["location"], ing["license"], ing["sha256"], ing["row"]) == (
+            row["source"], row["location"], row["license"], row["sha256"], row["row"])
+        assert ing["ingest_key"] == first_run["stages"]["ingest"]["key"] and ing["shard"].endswith(row["shard"])
+        (enc,) = ing["encodings"]
+        assert enc["encode_key"] == first_run["stages"]["encode"]["key"] and enc["split"] == split
+        index = pq.read_table(Path(first_run["stages"]["encode"]["uri"], "index")).to_pylist()
+        tokens = next(r for r in index if r["doc_id"] == row["doc_id"])
+        assert (enc["offset"], enc["length"]) == (tokens["offset"], tokens["length"])
+        (trained,) = enc["trainings"]
+        assert trained["pretrain_key"] == pre.key and trained["steps"] == 20
+        versions = [(v["name"], v["version"]) for v in trained["model_versions"]]
+        assert (first_run["model_name"], first_run["model_version"]) in versions
+        if split == "val":
+            assert trained["first_step"] is None  # held out: no step trains on it
+        else:
+            shard = pre.data.train_shards.index(enc["shard"])
+            expected = first_step_by_replay(pre.data, shard, enc["offset"], enc["offset"] + enc["length"],
+                                       world=2)
+            assert trained["first_step"] == expected and samples_per_shard(pre.data)[shard] > 0
+    text = subprocess.run([werk, "lineage", "doc", row["doc_id"]], env=env, capture_output=True, text=True, timeout=300)
+    assert text.returncode == 0 and "held out for validation" in text.stdout, text.stderr[-2000:]
+    missing = subprocess.run([werk, "lineage", "doc", "nobody/0"], env=env, capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 1 and "no kept document has the id nobody/0" in missing.stderr
+
+    done = subprocess.run([werk, "lineage", "model", first_run["model_uri"], "--json"], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    model = json.loads(done.stdout)
+    assert model["version"] == first_run["model_version"] and model["recipe"] == "debug"
+    assert model["git_commit"] == first_run["git_commit"]
+    for stage in ("ingest", "encode", "pretrain", "tokenizer"):
+        assert model[stage]["key"] == first_run["stages"][stage]["key"], stage
+    tokenizer_json = Path(first_run["artifacts"]["tokenizer"]).read_bytes()
+    assert model["tokenizer_sha256"] == hashlib.sha256(tokenizer_json).hexdigest()
+    ingest = IngestRecord.read(first_run["stages"]["ingest"]["uri"])
+    assert model["ingest"]["manifest_sha256"] == ingest.manifest_sha256
+    by_source = {s["name"]: (s["documents_in"], s["documents_kept"], s["license"]) for s in model["sources"]}
+    assert by_source == {s.name: (ingest.stats.by_source[s.name].docs_in, ingest.stats.by_source[s.name].kept, s.license)
+                         for s in ingest.sources}
+    shards_json = Path(first_run["stages"]["encode"]["uri"], "shards.json").read_bytes()
+    assert model["encode"]["manifest_sha256"] == hashlib.sha256(shards_json).hexdigest()
+    assert model["steps"] == 20 and model["tokens_trained"] == 20 * pre.data.samples_per_step * pre.data.block_size
+
+
+def test_mlflow_shows_each_stage_s_datasets_as_a_chain(first_run):
+    """Every stage run logs its inputs and its output as MLflow datasets: the output of one stage
+    is an input of the next, under the same name and digest."""
+    from mlflow import MlflowClient
+
+    from tasks.tracking.setup import configure
+
+    configure()
+    client = MlflowClient()
+    ids = first_run["mlflow"]["stage_run_ids"]
+
+    def datasets(stage: str) -> dict[tuple[str, str], str]:
+        run = client.get_run(ids[stage])
+        return {(d.dataset.name, d.dataset.digest): next(t.value for t in d.tags if t.key == "mlflow.data.context")
+                for d in run.inputs.dataset_inputs}
+
+    out = {stage: next(k for k, ctx in datasets(stage).items() if ctx == "output") for stage in STAGES}
+    assert {ctx for ctx in datasets("ingest").values()} == {"source", "output"}
+    assert datasets("tokenizer")[out["ingest"]] == "training"
+    assert datasets("encode")[out["ingest"]] == "input" and datasets("encode")[out["tokenizer"]] == "input"
+    encode_key = first_run["stages"]["encode"]["key"]
+    contexts = {name: ctx for (name, _), ctx in datasets("pretrain").items()}
+    assert contexts[f"encode:{encode_key}/train"] == "training" and contexts[f"encode:{encode_key}/val"] == "validation"
+    assert datasets("evaluate")[out["pretrain"]] == "model"
+
+
 def test_cli_evaluates_a_registered_model_and_a_checkpoint(first_run, home):
     werk = str(Path(sys.executable).parent / "werk")
     env = {**os.environ, "WERK_HOME": str(home)}

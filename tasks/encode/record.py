@@ -48,7 +48,8 @@ class EncodeOutputs(Record):
 
 class EncodeRecord(StageRecord):
     STAGE: ClassVar[str] = "encode"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
 
     summary: EncodeSummary
     outputs: EncodeOutputs
+    manifest_sha256: str | None = None  # of shards.json, which lists every shard with its sha256 (version 2 on)

@@ -128,4 +128,5 @@ def run_encode(
     summary = {"vocab_size": vocab_size, "dtype": token_dtype(vocab_size).name, "eot_id": tok.token_to_id(EOT),
                "splits": splits}
     return out.publish(EncodeRecord, summary=summary,
-                       outputs=EncodeOutputs(index=out.path("index"), manifest=out.path("shards.json")))
+                       outputs=EncodeOutputs(index=out.path("index"), manifest=out.path("shards.json")),
+                       manifest_sha256=hashlib.sha256(storage.read_text(out.path("shards.json")).encode()).hexdigest())

@@ -70,7 +70,7 @@ class EvalReport(Record):
 
 class EvaluateRecord(StageRecord):
     STAGE: ClassVar[str] = "evaluate"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
 
     summary: EvalReport
     outputs: dict[str, str]  # report_json, report_md and each plot

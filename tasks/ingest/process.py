@@ -197,4 +197,10 @@ def write_unit(work: Work, index: int, out_uri: str, val_fraction: float, force_
     _write(storage.join(out_uri, manifest_part(index)), manifest, MANIFEST_SCHEMA)
     return {"kept": len(manifest), "splits": {k: len(v) for k, v in splits.items()}, "rejected": dict(lost),
             "redactions": {k: n for k, n in redactions.items() if n}, "shards": shards, "quarantined": len(quarantine),
-            "bytes_out": sum(d["bytes"] for d in manifest), "min_sha": min((d["sha256"] for d in manifest), default=None)}
+            "bytes_out": sum(d["bytes"] for d in manifest), "min_sha": min((d["sha256"] for d in manifest), default=None),
+            "manifest_sha256": manifest_digest(manifest)}
+
+
+def manifest_digest(rows: list[dict[str, Any]]) -> str:
+    """A unit's manifest content, digested: its (doc_id, text sha256) rows in order."""
+    return hashlib.sha256("".join(f"{r['doc_id']}\t{r['sha256']}\n" for r in rows).encode()).hexdigest()

@@ -77,10 +77,25 @@ class SplitShards(Record):
     val: list[str]
 
 
+class SourceInfo(Record):
+    """A source as the recipe named it: where its documents came from and under which licence."""
+
+    name: str
+    uri: str
+    license: str
+    language: str | None = None
+    files: int | None = None  # files read (version 2 on)
+    digest: str | None = None  # sha256 of the files' names, sizes and versions as read (version 2 on)
+
+
 class IngestRecord(StageRecord):
     STAGE: ClassVar[str] = "ingest"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
 
     stats: IngestStats
     outputs: IngestOutputs
     shards: SplitShards
+    sources: list[SourceInfo] = []  # version 2 on
+    # Digest of the manifest's content: sha256 over each unit's (doc_id, text sha256) rows, in
+    # canonical order; independent of the Parquet writer. Version 2 on.
+    manifest_sha256: str | None = None

@@ -30,6 +30,8 @@ Output (under a content-addressed directory):
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from typing import Any, Callable, Iterable
 
@@ -45,11 +47,11 @@ from tasks.ingest.components import components, partitioned_components
 from tasks.ingest.near import attach, confirm
 from tasks.ingest.pii.recognizer import load as load_recognizer
 from tasks.ingest.pii.redact import KINDS
-from tasks.ingest.process import scan_unit, shard_name, write_unit
-from tasks.ingest.record import IngestOutputs, IngestRecord, IngestStats
+from tasks.ingest.process import manifest_digest, manifest_part, scan_unit, shard_name, write_unit
+from tasks.ingest.record import IngestOutputs, IngestRecord, IngestStats, SourceInfo
 from tasks.ingest.units import plan_units
 from tasks.ingest.verdicts import gather, prior
-from tasks.ingest.work import Work
+from tasks.ingest.work import Work, read_table
 
 Mapper = Callable[[Callable, list[tuple]], list[Any]]
 
@@ -130,7 +132,10 @@ def run_ingest(
     checked = IngestStats.model_validate(stats)  # refuses counts that do not reconcile
     shards = {split: [out.path(w["shards"][split]) for w in written if split in w["shards"]] for split in ("train", "val")}
     storage.write_json(out.path("stats.json"), stats)
-    record = out.publish(IngestRecord, stats=checked, outputs=ingest_outputs(out), shards=shards)
+    digests = [w.get("manifest_sha256") or _unit_digest(out, i) for i, w in enumerate(written)]
+    record = out.publish(IngestRecord, stats=checked, outputs=ingest_outputs(out), shards=shards,
+                         sources=[_source_info(s, files[s.name]) for s in cfg.sources],
+                         manifest_sha256=hashlib.sha256("".join(digests).encode()).hexdigest())
     _remove_work(work.uri)
     return record
 
@@ -150,6 +155,18 @@ def _hold_out_one(work: Work, out: StageOutput, cfg: IngestConfig, written: list
     # The unit's marker says what is there now: a rerun after a crash from here reads the truth.
     storage.write_json(work.marker("write", unit), written[unit])
     return written
+
+
+def _source_info(src: Any, files: Any) -> SourceInfo:
+    digest = hashlib.sha256(json.dumps(files, sort_keys=True, default=str).encode()).hexdigest()
+    return SourceInfo(name=src.name, uri=src.uri, license=src.license, language=src.language, files=len(files),
+                      digest=digest)
+
+
+def _unit_digest(out: StageOutput, unit: int) -> str:
+    """A unit's manifest digest from its published part (a unit written by an older Werk before a resume)."""
+    rows = read_table(out.path(manifest_part(unit)), columns=["doc_id", "sha256"]).to_pylist()
+    return manifest_digest(rows)
 
 
 def _remove_work(work: str) -> None:

@@ -33,7 +33,7 @@ class TokenizerOutputs(Record):
 
 class TokenizerRecord(StageRecord):
     STAGE: ClassVar[str] = "tokenizer"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
 
     summary: TokenizerSummary
     outputs: TokenizerOutputs

@@ -20,7 +20,7 @@ from tasks.artifacts import StageOutput
 from tasks.training.address import STAGE, VERSION, plan  # noqa: F401 (the stage's address)
 from tasks.training.errors import TrainingStopped
 from tasks.training.job import CHECKPOINT_FILE, PretrainJob
-from tasks.training.record import PretrainOutputs, PretrainRecord
+from tasks.training.record import PretrainOutputs, PretrainRecord, SampleOrder
 
 if TYPE_CHECKING:  # progress.py imports Lightning and Ray: loaded when training starts
     from tasks.training.progress import TrainStatus
@@ -126,7 +126,20 @@ def run_pretrain(job: PretrainJob, out: StageOutput, root: str, on_status: Calla
         "mlflow_run_id": job.mlflow_run_id,  # where the training curves are, also when this output is reused
     }
     return out.publish(PretrainRecord, summary=summary,
-                       outputs=PretrainOutputs(weights=out.path("model.pt"), config=out.path("model_config.json")))
+                       outputs=PretrainOutputs(weights=out.path("model.pt"), config=out.path("model_config.json")),
+                       data=sample_order(job, step))
+
+
+def sample_order(job: PretrainJob, steps: int) -> SampleOrder:
+    """What lineage needs to recompute which tokens each step trained on."""
+    from tasks.encode.shard_format import open_shard
+    from tasks.training.job import accumulation_steps
+
+    world = job.compute.num_workers
+    tokens = job.train_tokens or [open_shard(storage.local_copy(u))[0].n_tokens for u in job.train_shards]
+    return SampleOrder(train_shards=job.train_shards, shard_tokens=tokens, block_size=job.model.block_size,
+                       seed=job.train.seed, samples_per_step=job.train.batch_size * world * accumulation_steps(job, world),
+                       window=job.train.shuffle_window_shards, steps=steps)
 
 
 def load_model(weights_uri: str, config_uri: str):

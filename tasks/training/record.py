@@ -40,9 +40,27 @@ class PretrainOutputs(Record):
     config: str  # model_config.json
 
 
+class SampleOrder(Record):
+    """What decides which tokens each optimizer step trained on (`sampling.py`): with these, the
+    step at which any token was first seen is recomputed exactly (`tasks/lineage/seen.py`)."""
+
+    train_shards: list[str]  # as the job listed them (shards shorter than one sample hold none)
+    shard_tokens: list[int]  # tokens per shard, same order
+    block_size: int
+    seed: int
+    samples_per_step: int  # per optimizer step, all ranks and micro-batches together
+    window: int | None = None  # train.shuffle_window_shards
+    steps: int  # optimizer steps trained
+
+    @property
+    def tokens_trained(self) -> int:
+        return self.steps * self.samples_per_step * self.block_size
+
+
 class PretrainRecord(StageRecord):
     STAGE: ClassVar[str] = "pretrain"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
 
     summary: PretrainSummary
     outputs: PretrainOutputs
+    data: SampleOrder | None = None  # version 2 on
