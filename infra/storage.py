@@ -64,6 +64,13 @@ def join(base: str, *parts: str) -> str:
     return str(Path(base, *parts))
 
 
+def parent(uri: str) -> str:
+    """The folder holding `uri`."""
+    if is_remote(uri):
+        return posixpath.dirname(uri.rstrip("/"))
+    return str(Path(uri).parent)
+
+
 def exists(uri: str) -> bool:
     fs, path = filesystem(uri)
     return fs.exists(path)

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from infra import storage
-from tasks.stage_record import MARKER, StageRecord
+from tasks.stage_record import MARKER, Address, StageRecord
 
 R = TypeVar("R", bound=StageRecord)
 
@@ -49,12 +49,21 @@ class StageOutput:
     uri: str
     # The keys of the stage outputs this one is made from, by stage: what lineage walks back along.
     upstream: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    address: Address | None = field(default=None, compare=False)
 
     @classmethod
     def at(cls, root: str, stage: str, version: int, config: Any, inputs: dict[str, Any]) -> StageOutput:
         key = content_key(stage, version, config, inputs)
         upstream = tuple(sorted((name, value) for name, value in inputs.items() if name in STAGES and isinstance(value, str)))
-        return cls(stage=stage, key=key, uri=storage.join(root, stage, key), upstream=upstream)
+        address = Address(version=version, config=_canonical(config), inputs=inputs)
+        return cls(stage=stage, key=key, uri=storage.join(root, stage, key), upstream=upstream, address=address)
+
+    def rekeyed(self, root: str, **inputs: Any) -> StageOutput:
+        """The same stage, config and code version on other inputs (an erasure's rebuilt outputs)."""
+        if self.address is None:
+            raise ValueError(f"{self.uri} has no address to rekey")
+        return StageOutput.at(root, self.stage, self.address.version, self.address.config,
+                              {**self.address.inputs, **inputs})
 
     def path(self, *parts: str) -> str:
         return storage.join(self.uri, *parts)
@@ -65,7 +74,8 @@ class StageOutput:
     def publish(self, record_type: type[R], **fields: Any) -> R:
         """Validate the stage's record and write it as the marker, last: the output is now done."""
         record = record_type(record_version=record_type.VERSION, stage=self.stage, key=self.key, uri=self.uri,
-                             completed_at=datetime.now(timezone.utc), inputs=dict(self.upstream), **fields)
+                             completed_at=datetime.now(timezone.utc), inputs=dict(self.upstream), address=self.address,
+                             **fields)
         storage.write_json(self.path(MARKER), record.model_dump(mode="json", by_alias=True))
         return record
 

@@ -31,6 +31,16 @@ class Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class Address(Record):
+    """What a stage output's key hashes (`tasks/artifacts.py`): with it, the key of the same stage
+    on other inputs is computed without the recipe (an erasure rebuild does so). Small: configs and
+    the keys of inputs, never file lists (the ingest stage hashes those into `inputs.base`)."""
+
+    version: int
+    config: Any
+    inputs: dict[str, Any]
+
+
 class RecordError(ValueError):
     """A stage record that this Werk cannot read: a newer layout, another stage, or a broken file."""
 
@@ -49,6 +59,7 @@ class StageRecord(Record):
     completed_at: datetime
     # The stage outputs this one was made from: stage -> key (version 2 on; empty in older records).
     inputs: dict[str, str] = {}
+    address: Address | None = None  # version 2 on
 
     def path(self, *parts: str) -> str:
         return storage.join(self.uri, *parts)

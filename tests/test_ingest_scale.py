@@ -222,7 +222,7 @@ def test_a_crash_after_holding_out_a_document_resumes(tmp_path, monkeypatch):
     out, files = stage.plan(cfg, str(tmp_path / "crashed"))
     publish = StageOutput.publish
 
-    def crash(self, summary):
+    def crash(self, record_type, **fields):
         raise RuntimeError("killed before publishing")
 
     monkeypatch.setattr(StageOutput, "publish", crash)

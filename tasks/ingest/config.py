@@ -114,6 +114,15 @@ class PiiConfig(StageConfig):
         return regions
 
 
+class OptOutConfig(StageConfig):
+    """Documents never to ingest (see tasks/governance/optout.py for the lists' format)."""
+
+    lists: list[str] = Field(default_factory=list, description="Opt-out lists (paths or s3:// URIs): lines of "
+                             "domain:HOST, url:PREFIX, id:DOC_ID or sha256:HEX.")
+    url_field: str = Field("url", description="Metadata field holding a document's URL (keep it in the source's "
+                           "metadata_fields).")
+
+
 class IngestConfig(StageConfig):
     sources: list[SourceConfig] = Field(min_length=1)
     val_fraction: float = Field(0.05, gt=0.0, lt=0.5, description="Share of documents held out.")
@@ -122,6 +131,7 @@ class IngestConfig(StageConfig):
     language: LanguageFilter = LanguageFilter()
     dedup: DedupConfig = DedupConfig()
     pii: PiiConfig = PiiConfig()
+    opt_out: OptOutConfig = OptOutConfig()
     unit_bytes: int = Field(64 << 20, ge=1, description="Input bytes per Ray task (small files are grouped).")
     partitions: int = Field(
         16, ge=1, le=4096,

@@ -10,6 +10,7 @@ Both are pure functions of their inputs, so any number of workers produces ident
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections import Counter
@@ -19,6 +20,8 @@ import numpy as np
 import pyarrow as pa
 
 from infra import storage
+from tasks.governance.optout import load as _load_opt_outs
+from tasks.governance.register import TombstoneSet
 from tasks.ingest.clean import InvalidText, normalize
 from tasks.ingest.config import IngestConfig
 from tasks.ingest.filters.language import identify, language_issue
@@ -42,9 +45,11 @@ CANDIDATE_SCHEMA = pa.schema([
     ("pii_other", pa.string()),  # JSON counts of a team's own recognisers' kinds, null if none
     ("metadata", pa.string()),
 ])
+# `doc_id` and `sha256` are set where the document got that far (duplicates, erased documents), so an
+# erasure finds quarantined copies; `text` is null where it must not be kept (erased, opted out).
 QUARANTINE_SCHEMA = pa.schema([
     ("location", pa.string()), ("source", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
-    ("text", pa.large_string()),
+    ("text", pa.large_string()), ("doc_id", pa.string()), ("sha256", pa.string()),
 ])
 # The language travels with the text, so readers of a split (the tokenizer's fertility table) need
 # no corpus-wide lookup.
@@ -52,6 +57,13 @@ DOCS_SCHEMA = pa.schema([("doc_id", pa.string()), ("text", pa.large_string()), (
 MANIFEST_SCHEMA = pa.schema([f for f in CANDIDATE_SCHEMA if f.name != "text"] +
                             [pa.field("split", pa.string()), pa.field("shard", pa.string()), pa.field("row", pa.int64())])
 QUARANTINE_TEXT_LIMIT = 1 << 20  # keep up to 1 MB of a rejected document for inspection
+TOMBSTONES = "tombstones.json"  # in the work folder: what `write_unit` applies
+
+
+@functools.lru_cache(maxsize=4)
+def load_opt_outs(uris: tuple[str, ...]):
+    """Each worker reads the lists once per ingest (a few entries per opted-out site or person)."""
+    return _load_opt_outs(list(uris))
 
 
 def _write(uri: str, rows: list[dict], schema: pa.Schema) -> None:
@@ -73,17 +85,25 @@ def scan_unit(work: Work, index: int, cfg: IngestConfig, unit: Unit,
     kinds, regions = tuple(cfg.pii.kinds), tuple(cfg.pii.phone_regions)
     recognizers = tuple(load_recognizer(path) for path in cfg.pii.recognizers) if cfg.pii.enabled else ()
 
-    def reject(location: str, reason: str, detail: str = "", text: str | None = None) -> None:
+    def reject(location: str, reason: str, detail: str = "", text: str | None = None, doc_id: str | None = None,
+               sha: str | None = None) -> None:
         rejected[reason] += 1
         rejects.append({"location": location, "source": src.name, "reason": reason, "detail": detail[:500],
-                        "text": text[:QUARANTINE_TEXT_LIMIT] if text else None})
+                        "text": text[:QUARANTINE_TEXT_LIMIT] if text else None, "doc_id": doc_id, "sha256": sha})
 
+    opt_outs = load_opt_outs(tuple(cfg.opt_out.lists))
     for uri in unit.files:
         for rec in read_file(src, uri):
             docs_in += 1
             if rec.error:
                 reject(rec.location, rec.error, rec.detail)
                 continue
+            if opt_outs:  # before anything reads the text: an opted-out document is not processed
+                given_id = f"{src.name}/{rec.external_id}" if rec.external_id else None
+                entry = opt_outs.by_url((rec.metadata or {}).get(cfg.opt_out.url_field)) or opt_outs.by_doc(given_id, None)
+                if entry:
+                    reject(rec.location, "opted_out", entry, doc_id=given_id)
+                    continue
             raw = rec.raw
             bytes_in += len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
             try:
@@ -125,6 +145,10 @@ def scan_unit(work: Work, index: int, cfg: IngestConfig, unit: Unit,
             encoded = text.encode("utf-8")
             sha = hashlib.sha256(encoded).hexdigest()
             doc_id = f"{src.name}/{rec.external_id or sha[:16]}"
+            entry = opt_outs.by_doc(doc_id, sha) if opt_outs else None
+            if entry:
+                reject(rec.location, "opted_out", entry, doc_id=doc_id, sha=sha)
+                continue
             at = position(index, len(candidates))
             if cfg.dedup.exact:
                 keys.add(EXACT, bytes.fromhex(sha[:32]), at, doc_id)
@@ -168,16 +192,21 @@ def write_unit(work: Work, index: int, out_uri: str, val_fraction: float, force_
     candidates = read_table(work.unit_file(index, "candidates")).to_pylist()
     quarantine = read_table(work.unit_file(index, "rejects")).to_pylist()
     verdicts = unit_verdicts(work, index)
+    stones = tombstones(work.uri)
     splits: dict[str, list[dict]] = {"train": [], "val": []}
     manifest = []
     lost: Counter = Counter()
     redactions: Counter = Counter()
+    quarantine = [purged(row, stones) for row in quarantine]
     for i, doc in enumerate(candidates):
-        if i in verdicts:
-            reason, detail = verdicts[i]
+        erased = stones.match(doc["doc_id"], doc["sha256"], doc["source"], doc["location"])
+        if erased or i in verdicts:
+            # An erased document leaves, with no text kept, whatever dedup decided about it.
+            reason, detail = ("erased", erased) if erased else verdicts[i]
             lost[reason] += 1
             quarantine.append({"location": doc["location"], "source": doc["source"], "reason": reason,
-                               "detail": detail, "text": doc["text"][:QUARANTINE_TEXT_LIMIT]})
+                               "detail": detail, "text": None if erased else doc["text"][:QUARANTINE_TEXT_LIMIT],
+                               "doc_id": doc["doc_id"], "sha256": doc["sha256"]})
             continue
         split = "val" if doc["sha256"] == force_val or is_validation(doc["sha256"], val_fraction) else "train"
         row = len(splits[split])
@@ -199,6 +228,21 @@ def write_unit(work: Work, index: int, out_uri: str, val_fraction: float, force_
             "redactions": {k: n for k, n in redactions.items() if n}, "shards": shards, "quarantined": len(quarantine),
             "bytes_out": sum(d["bytes"] for d in manifest), "min_sha": min((d["sha256"] for d in manifest), default=None),
             "manifest_sha256": manifest_digest(manifest)}
+
+
+def purged(row: dict[str, Any], stones: TombstoneSet) -> dict[str, Any]:
+    """A quarantined record, its text dropped if an erasure names it (it keeps its reason and count)."""
+    erased = stones.match(row.get("doc_id"), row.get("sha256"), row["source"], row["location"])
+    if not erased or row.get("text") is None:
+        return row
+    return {**row, "text": None, "detail": f"{row['detail']}; text erased ({erased})".lstrip("; ")}
+
+
+@functools.lru_cache(maxsize=4)
+def tombstones(work_uri: str) -> TombstoneSet:
+    """The tombstones this ingest applies, written by the driver into its work folder."""
+    uri = storage.join(work_uri, TOMBSTONES)
+    return TombstoneSet.model_validate(storage.read_json(uri)) if storage.exists(uri) else TombstoneSet()
 
 
 def manifest_digest(rows: list[dict[str, Any]]) -> str:

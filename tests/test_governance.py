@@ -1,0 +1,131 @@
+"""Opt-outs and erasure tombstones, applied at ingest: never stored, always counted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tasks.governance import register
+from tasks.governance.optout import OptOutError, load, parse
+from tasks.ingest import stage
+from tasks.ingest.config import IngestConfig, OptOutConfig, SourceConfig
+
+SPEECH = ("The regional parliament debated the new water law for three hours on Thursday, and most speakers "
+          "agreed that farmers and towns must share the burden of the dry summers.")
+DOCS = [
+    {"id": "w1", "url": "https://blog.example.org/post/1", "text": "A blog post about gardening and the first tomatoes."},
+    {"id": "w2", "url": "https://news.example.com/a/2", "text": "A news item about a new bridge over the river."},
+    {"id": "w3", "url": "https://other.net/x", "text": SPEECH},
+    {"id": "w4", "url": "https://other.net/y", "text": "Short."},
+    {"id": "w5", "url": "https://other.net/z", "text": SPEECH},  # an exact copy of w3
+    {"id": "w6", "url": "https://keep.eu/ok", "text": "A text about trains, timetables and the price of tickets."},
+]
+
+
+def _corpus(d: Path) -> Path:
+    d.mkdir(parents=True)
+    with open(d / "web.jsonl", "w") as fh:
+        for doc in DOCS:
+            fh.write(json.dumps(doc) + "\n")
+    return d
+
+
+def _cfg(corpus: Path, lists: list[str] = ()) -> IngestConfig:
+    src = SourceConfig(name="web", uri=str(corpus), license="CC-BY-4.0", id_field="id", metadata_fields=["url"])
+    return IngestConfig(sources=[src], val_fraction=0.2, opt_out=OptOutConfig(lists=list(lists)),
+                        length={"min_chars": 10})
+
+
+def _quarantine(out) -> dict[str, dict]:
+    return {r["location"].rsplit(":", 1)[-1]: r for r in pq.read_table(out.path("quarantine")).to_pylist()}
+
+
+def test_opt_out_lists_parse_and_refuse_what_they_do_not_understand(tmp_path):
+    found = parse("# a team's list\ndomain:Example.ORG\nurl:https://news.example.com/a/\nid:web/w6\n\n"
+                  f"sha256:{'a' * 64}  # a hash\n")
+    assert found == {"domain": {"example.org"}, "url": {"https://news.example.com/a/"}, "id": {"web/w6"},
+                     "sha256": {"a" * 64}}
+    with pytest.raises(OptOutError, match=r"list.txt:2: 'example.org' is not an opt-out entry"):
+        parse("domain:a.org\nexample.org\n", "list.txt")
+    with pytest.raises(OptOutError, match="not a sha256"):
+        parse("sha256:abc\n")
+    lists = tmp_path / "optout.txt"
+    lists.write_text("domain:example.org\n")
+    opt = load([str(lists)])
+    assert opt.by_url("https://blog.example.org/post/1") == "domain:example.org"  # subdomains too
+    assert opt.by_url("https://example.org.evil.com/") is None and opt.by_url("https://notexample.org/") is None
+    with pytest.raises(OptOutError, match="not found"):
+        load([str(tmp_path / "missing.txt")])
+
+
+def test_opted_out_documents_are_rejected_counted_and_never_stored(tmp_path):
+    corpus = _corpus(tmp_path / "c")
+    lists = tmp_path / "optout.txt"
+    sha_w6 = None
+    plain, files = stage.plan(_cfg(corpus), str(tmp_path / "store"))
+    stage.run_ingest(_cfg(corpus), plain, files)
+    for row in pq.read_table(plain.path("manifest")).to_pylist():
+        if row["doc_id"] == "web/w6":
+            sha_w6 = row["sha256"]
+    lists.write_text(f"domain:example.org\nurl:https://news.example.com/a/\nsha256:{sha_w6}\n")
+    cfg = _cfg(corpus, [str(lists)])
+    out, files = stage.plan(cfg, str(tmp_path / "store"))
+    assert out.key != plain.key  # the lists are part of the address
+    stats = stage.run_ingest(cfg, out, files).stats
+    assert stats.rejected["opted_out"] == 3 and stats.docs_in == stats.kept + sum(stats.rejected.values())
+    q = _quarantine(out)
+    for doc, entry in (("w1", "domain:example.org"), ("w2", "url:https://news.example.com/a/"),
+                       ("w6", f"sha256:{sha_w6}")):
+        row = next(r for r in q.values() if r["doc_id"] == f"web/{doc}")
+        assert row["reason"] == "opted_out" and row["detail"] == entry and row["text"] is None
+    kept = {r["doc_id"] for r in pq.read_table(out.path("manifest")).to_pylist()}
+    assert kept.isdisjoint({"web/w1", "web/w2", "web/w6"})
+    texts = [t for split in ("train", "val") for u in stage.split_shards(out, split)
+             for t in pq.read_table(u).column("text").to_pylist()]
+    assert not any("gardening" in t or "bridge" in t or "trains" in t for t in texts)
+    # A changed list is a changed address.
+    lists.write_text("domain:example.org\n")
+    assert stage.plan(cfg, str(tmp_path / "store"))[0].key != out.key
+
+
+def test_tombstones_apply_at_ingest_to_the_document_its_copies_and_its_quarantined_text(tmp_path):
+    corpus = _corpus(tmp_path / "c")
+    root = str(tmp_path / "store")
+    cfg = _cfg(corpus)
+    before, files = stage.plan(cfg, root)
+    stage.run_ingest(cfg, before, files)
+    manifest = {r["doc_id"]: r for r in pq.read_table(before.path("manifest")).to_pylist()}
+    q_before = _quarantine(before)
+    short = next(r for r in q_before.values() if r["reason"] == "too_short")
+    assert short["text"] == "Short." and "web/w5" not in manifest  # w5 lost to w3 as an exact copy
+    w3 = manifest["web/w3"]
+    stones = [register.Tombstone(request_id="", doc_id="web/w3", sha256=w3["sha256"], source="web", source_uri=cfg.sources[0].uri,
+                                 location=w3["location"]),
+              register.Tombstone(request_id="", source="web", source_uri=cfg.sources[0].uri, location=short["location"])]
+    request = register.new_request("Art. 17 request 2026-17", register.Query(doc_ids=["web/w3"]), stones, by="dpo")
+    register.append(root, request)
+
+    after, files = stage.plan(cfg, root)
+    assert after.key != before.key and after.address.inputs["tombstones"]
+    stats = stage.run_ingest(cfg, after, files).stats
+    assert stats.docs_in == stats.kept + sum(stats.rejected.values())
+    # w3 and its exact copy w5 leave as erased; the short record keeps its reason but loses its text.
+    assert stats.rejected["erased"] == 2 and "duplicate_exact" not in stats.rejected
+    q = _quarantine(after)
+    erased = sorted(r["doc_id"] for r in q.values() if r["reason"] == "erased")
+    assert erased == ["web/w3", "web/w5"]
+    assert all(r["text"] is None and r["detail"] == request.id for r in q.values() if r["reason"] == "erased")
+    purged = next(r for r in q.values() if r["reason"] == "too_short")
+    assert purged["text"] is None and request.id in purged["detail"]
+    kept = {r["doc_id"] for r in pq.read_table(after.path("manifest")).to_pylist()}
+    assert kept == set(manifest) - {"web/w3"}
+    # The register keeps no text, and a reader with a fresh home sees it on the same root.
+    stored = Path(root, "governance", "erasure", "requests").glob("*.json")
+    assert not any(SPEECH[:40] in p.read_text() for p in stored)
+    (again,) = register.requests(root)
+    assert again == request and [a.action for a in register.audit_log(root)] == ["request"]
+    with pytest.raises(FileExistsError):
+        register.append(root, request)
