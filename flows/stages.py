@@ -123,7 +123,7 @@ def ingest(recipe: Recipe, root: str, parent_id: str) -> IngestRun:
 def _tokenizer_address(recipe: Recipe, root: str, ingest_result: IngestRun, **_: Any) -> StageOutput:
     from tasks.tokenizer.address import plan
 
-    return plan(recipe.tokenizer, root, ingest_result.key)
+    return plan(recipe.tokenizer, root, ingest_result.record.base_key)
 
 
 @task(name="train-tokenizer", cache_policy=StageCache(address=_tokenizer_address), **IO_RETRIES)

@@ -58,6 +58,12 @@ class StageOutput:
         address = Address(version=version, config=_canonical(config), inputs=inputs)
         return cls(stage=stage, key=key, uri=storage.join(root, stage, key), upstream=upstream, address=address)
 
+    @classmethod
+    def of(cls, record: StageRecord) -> StageOutput:
+        """The output a published record describes."""
+        return cls(stage=record.stage, key=record.key, uri=record.uri, upstream=tuple(sorted(record.inputs.items())),
+                   address=record.address)
+
     def rekeyed(self, root: str, **inputs: Any) -> StageOutput:
         """The same stage, config and code version on other inputs (an erasure's rebuilt outputs)."""
         if self.address is None:

@@ -129,3 +129,74 @@ def test_tombstones_apply_at_ingest_to_the_document_its_copies_and_its_quarantin
     assert again == request and [a.action for a in register.audit_log(root)] == ["request"]
     with pytest.raises(FileExistsError):
         register.append(root, request)
+
+
+def _digests(root: Path) -> dict[str, str]:
+    import hashlib
+
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != "_SUCCESS.json" and "_prefect" not in p.parts}
+
+
+def test_an_erasure_rebuild_rewrites_only_the_parts_that_held_the_text_and_equals_a_fresh_ingest(tmp_path):
+    """Units and token shards without erased text are copied; the rebuilt outputs are, file for
+    file, what a fresh ingest and encode with the same tombstones write."""
+    import shutil
+
+    from tasks.encode import stage as encode_stage
+    from tasks.encode.config import EncodeConfig
+    from tasks.governance.rebuild import rebuild_encode, rebuild_ingest
+    from tasks.ingest.record import IngestRecord
+    from tasks.tokenizer import train as tok_stage
+    from tasks.tokenizer.config import TokenizerConfig
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    more = [{"id": f"m{i}", "text": f"Document number {i} talks about the {topic} of the northern valley in spring."}
+            for i, topic in enumerate(["rivers", "forests", "villages", "roads", "schools", "markets"])]
+    for i, chunk in enumerate([DOCS[:2] + more[:2], DOCS[2:4] + more[2:4], DOCS[4:] + more[4:]]):
+        (corpus / f"part-{i}.jsonl").write_text("".join(json.dumps(d) + "\n" for d in chunk))
+    src = SourceConfig(name="web", uri=str(corpus), license="x", id_field="id", metadata_fields=["url"])
+    cfg = IngestConfig(sources=[src], val_fraction=0.2, unit_bytes=1, partitions=3, length={"min_chars": 10})
+    root = tmp_path / "one"
+    old_ing, files = stage.plan(cfg, str(root))
+    old = stage.run_ingest(cfg, old_ing, files)
+    assert old.stats.units == 3
+    tcfg, ecfg = TokenizerConfig(vocab_size=512), EncodeConfig(shard_tokens=1024)
+    tok = tok_stage.plan(tcfg, str(root), old.base_key)
+    tok_stage.run_tokenizer(tcfg, tok, old.shards.train)
+    old_enc = encode_stage.run_encode(ecfg, encode_stage.plan(ecfg, str(root), old.key, tok.key), old.shards.model_dump(),
+                                      tok.path("tokenizer.json"))
+    m1 = next(r for r in pq.read_table(old.outputs.manifest).to_pylist() if r["doc_id"] == "web/m1")
+    stone = register.Tombstone(request_id="", doc_id=m1["doc_id"], sha256=m1["sha256"], source="web", source_uri=src.uri,
+                               location=m1["location"])
+    register.append(str(root), register.new_request("test", register.Query(doc_ids=["web/m1"]), [stone]))
+
+    new, ing_change, changed = rebuild_ingest(old, str(root))
+    assert new.key == stage.plan(cfg, str(root))[0].key != old.key  # what a rerun of the recipe plans
+    assert changed == {0} and new.rebuilt_from == old.key
+    assert new.stats.kept == old.stats.kept - 1 and new.stats.rejected["erased"] == 1
+    rewritten = {c.name for c in ing_change.changed}
+    assert rewritten and all(name.endswith("part-00000.parquet") for name in rewritten)
+    assert all(c.before == c.after for c in ing_change.files if not c.name.endswith("part-00000.parquet"))
+    new_enc, enc_change = rebuild_encode(old_enc, old, new, changed, str(root))
+    assert new_enc.key == encode_stage.plan(ecfg, str(root), new.key, tok.key).key
+    assert {c.name for c in enc_change.changed} and all(c.name.startswith(("train-00000-", "val-00000-"))
+                                                         for c in enc_change.changed)
+    assert any(c.before == c.after for c in enc_change.files)  # unchanged parts' shards, copied
+
+    # A fresh ingest and encode with the same tombstones, on another root.
+    fresh = tmp_path / "two"
+    shutil.copytree(root / "governance", fresh / "governance")
+    shutil.copytree(root / "tokenizer", fresh / "tokenizer")  # the same vocabulary (its key names the base)
+    out, files = stage.plan(cfg, str(fresh))
+    assert out.key == new.key
+    again = stage.run_ingest(cfg, out, files)
+    assert again.stats == new.stats and again.manifest_sha256 == new.manifest_sha256
+    assert _digests(fresh / "ingest" / out.key) == _digests(root / "ingest" / new.key)
+    enc = encode_stage.run_encode(ecfg, encode_stage.plan(ecfg, str(fresh), out.key, tok.key), again.shards.model_dump(),
+                                  str(fresh / "tokenizer" / tok.key / "tokenizer.json"))
+    assert enc.key == new_enc.key and enc.summary.model_dump()["splits"]["train"]["sha256"] == \
+        new_enc.summary.model_dump()["splits"]["train"]["sha256"]
+    assert _digests(fresh / "encode" / enc.key) == _digests(root / "encode" / new_enc.key)
+    assert IngestRecord.read(new.uri).rebuilt_from == old.key

@@ -53,3 +53,4 @@ class EncodeRecord(StageRecord):
     summary: EncodeSummary
     outputs: EncodeOutputs
     manifest_sha256: str | None = None  # of shards.json, which lists every shard with its sha256 (version 2 on)
+    rebuilt_from: str | None = None  # the output an erasure rebuilt this one from (its key)

@@ -105,17 +105,23 @@ def run_encode(
     mapper: Callable[[Callable, list[tuple]], list] | None = None,
 ) -> EncodeRecord:
     tok = load_tokenizer(tokenizer_uri)
-    vocab_size = tok.get_vocab_size()
     jobs = [(cfg, split, i, uri, out.uri, tokenizer_uri, mapper is not None)
             for split in SPLITS for i, uri in enumerate(split_shards[split])]
     results = mapper(encode_part, jobs) if mapper else [encode_part(*j) for j in jobs]
+    return publish(out, [j[1] for j in jobs], results, tok)
+
+
+def publish(out: StageOutput, splits_of: list[str], results: list[dict[str, Any]], tok, **fields: Any) -> EncodeRecord:
+    """Write shards.json and the record from each ingest part's result (`encode_part`'s, in order;
+    `splits_of` names each one's split). `fields`: more record fields (an erasure rebuild's)."""
+    vocab_size = tok.get_vocab_size()
     manifest = [s for r in results for s in r["shards"]]
     if not any(s["tokens"] for s in manifest if s["split"] == "train"):
         raise ValueError("the training split is empty: nothing to encode")
     storage.write_json(out.path("shards.json"), manifest)
     splits: dict[str, Any] = {}
     for split in SPLITS:
-        mine = [(j, r) for j, r in zip(jobs, results) if j[1] == split]
+        mine = [(j, r) for j, r in zip(splits_of, results) if j == split]
         shard_rows = [s for _, r in mine for s in r["shards"]]
         splits[split] = {
             "shards": [out.path(s["name"]) for s in shard_rows],
@@ -129,4 +135,5 @@ def run_encode(
                "splits": splits}
     return out.publish(EncodeRecord, summary=summary,
                        outputs=EncodeOutputs(index=out.path("index"), manifest=out.path("shards.json")),
-                       manifest_sha256=hashlib.sha256(storage.read_text(out.path("shards.json")).encode()).hexdigest())
+                       manifest_sha256=hashlib.sha256(storage.read_text(out.path("shards.json")).encode()).hexdigest(),
+                       **fields)

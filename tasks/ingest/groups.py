@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from infra import storage
+from tasks.ingest.erasures import tombstones
 from tasks.ingest.shuffle import BAND, EXACT, SCHEMA, id_key, partition_of
 from tasks.ingest.work import Work, list_files, read_table, resumable, write_table
 
@@ -115,5 +116,8 @@ def id_partition(work: Work, partition: int, out_uri: str) -> dict[str, Any]:
     write_table(id_losers_file(work, partition), lost.sort_by("position"))
     holders = np.flatnonzero(first)
     index = pa.table({"doc_id": doc_ids.take(pa.array(holders)), "position": pos[holders]}, schema=INDEX_SCHEMA)
+    erased = tombstones(work.uri).requests
+    if erased:  # an erased document is not found by its id any more
+        index = index.filter(pc.invert(pc.is_in(index.column("doc_id"), value_set=pa.array(list(erased), pa.string()))))
     write_table(index_file(out_uri, partition), index.sort_by("doc_id"))
     return {"id_losers": len(lose)}

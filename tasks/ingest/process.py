@@ -21,8 +21,8 @@ import pyarrow as pa
 
 from infra import storage
 from tasks.governance.optout import load as _load_opt_outs
-from tasks.governance.register import TombstoneSet
 from tasks.ingest.clean import InvalidText, normalize
+from tasks.ingest.erasures import purged, tombstones
 from tasks.ingest.config import IngestConfig
 from tasks.ingest.filters.language import identify, language_issue
 from tasks.ingest.filters.quality import quality_issue
@@ -50,14 +50,15 @@ CANDIDATE_SCHEMA = pa.schema([
 QUARANTINE_SCHEMA = pa.schema([
     ("location", pa.string()), ("source", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
     ("text", pa.large_string()), ("doc_id", pa.string()), ("sha256", pa.string()),
+    ("position", pa.int64()),  # canonical position of a document that reached dedup, else null
 ])
 # The language travels with the text, so readers of a split (the tokenizer's fertility table) need
 # no corpus-wide lookup.
 DOCS_SCHEMA = pa.schema([("doc_id", pa.string()), ("text", pa.large_string()), ("language", pa.string())])
 MANIFEST_SCHEMA = pa.schema([f for f in CANDIDATE_SCHEMA if f.name != "text"] +
-                            [pa.field("split", pa.string()), pa.field("shard", pa.string()), pa.field("row", pa.int64())])
+                            [pa.field("split", pa.string()), pa.field("shard", pa.string()), pa.field("row", pa.int64()),
+                             pa.field("position", pa.int64())])
 QUARANTINE_TEXT_LIMIT = 1 << 20  # keep up to 1 MB of a rejected document for inspection
-TOMBSTONES = "tombstones.json"  # in the work folder: what `write_unit` applies
 
 
 @functools.lru_cache(maxsize=4)
@@ -89,7 +90,8 @@ def scan_unit(work: Work, index: int, cfg: IngestConfig, unit: Unit,
                sha: str | None = None) -> None:
         rejected[reason] += 1
         rejects.append({"location": location, "source": src.name, "reason": reason, "detail": detail[:500],
-                        "text": text[:QUARANTINE_TEXT_LIMIT] if text else None, "doc_id": doc_id, "sha256": sha})
+                        "text": text[:QUARANTINE_TEXT_LIMIT] if text else None, "doc_id": doc_id, "sha256": sha,
+                        "position": None})
 
     opt_outs = load_opt_outs(tuple(cfg.opt_out.lists))
     for uri in unit.files:
@@ -206,13 +208,13 @@ def write_unit(work: Work, index: int, out_uri: str, val_fraction: float, force_
             lost[reason] += 1
             quarantine.append({"location": doc["location"], "source": doc["source"], "reason": reason,
                                "detail": detail, "text": None if erased else doc["text"][:QUARANTINE_TEXT_LIMIT],
-                               "doc_id": doc["doc_id"], "sha256": doc["sha256"]})
+                               "doc_id": doc["doc_id"], "sha256": doc["sha256"], "position": position(index, i)})
             continue
         split = "val" if doc["sha256"] == force_val or is_validation(doc["sha256"], val_fraction) else "train"
         row = len(splits[split])
         splits[split].append({"doc_id": doc["doc_id"], "text": doc["text"], "language": doc["language"]})
         manifest.append({**{k: v for k, v in doc.items() if k != "text"}, "split": split,
-                         "shard": shard_name(split, index), "row": row})
+                         "shard": shard_name(split, index), "row": row, "position": position(index, i)})
         redactions.update({k: doc[f"pii_{k}"] for k in KINDS})
         if doc["pii_other"]:
             redactions.update(json.loads(doc["pii_other"]))
@@ -228,21 +230,6 @@ def write_unit(work: Work, index: int, out_uri: str, val_fraction: float, force_
             "redactions": {k: n for k, n in redactions.items() if n}, "shards": shards, "quarantined": len(quarantine),
             "bytes_out": sum(d["bytes"] for d in manifest), "min_sha": min((d["sha256"] for d in manifest), default=None),
             "manifest_sha256": manifest_digest(manifest)}
-
-
-def purged(row: dict[str, Any], stones: TombstoneSet) -> dict[str, Any]:
-    """A quarantined record, its text dropped if an erasure names it (it keeps its reason and count)."""
-    erased = stones.match(row.get("doc_id"), row.get("sha256"), row["source"], row["location"])
-    if not erased or row.get("text") is None:
-        return row
-    return {**row, "text": None, "detail": f"{row['detail']}; text erased ({erased})".lstrip("; ")}
-
-
-@functools.lru_cache(maxsize=4)
-def tombstones(work_uri: str) -> TombstoneSet:
-    """The tombstones this ingest applies, written by the driver into its work folder."""
-    uri = storage.join(work_uri, TOMBSTONES)
-    return TombstoneSet.model_validate(storage.read_json(uri)) if storage.exists(uri) else TombstoneSet()
 
 
 def manifest_digest(rows: list[dict[str, Any]]) -> str:

@@ -99,3 +99,10 @@ class IngestRecord(StageRecord):
     # Digest of the manifest's content: sha256 over each unit's (doc_id, text sha256) rows, in
     # canonical order; independent of the Parquet writer. Version 2 on.
     manifest_sha256: str | None = None
+    rebuilt_from: str | None = None  # the output an erasure rebuilt this one from (its key)
+
+    @property
+    def base_key(self) -> str:
+        """The key of this ingest before erasures (`tasks/ingest/address.py`): what the tokenizer is
+        trained for, so an erasure does not change the vocabulary and every token shard with it."""
+        return self.address.config["base"] if self.address and "base" in (self.address.config or {}) else self.key

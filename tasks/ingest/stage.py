@@ -47,7 +47,8 @@ from tasks.ingest.components import components, partitioned_components
 from tasks.ingest.near import attach, confirm
 from tasks.ingest.pii.recognizer import load as load_recognizer
 from tasks.ingest.pii.redact import KINDS
-from tasks.ingest.process import TOMBSTONES, manifest_digest, manifest_part, scan_unit, shard_name, write_unit
+from tasks.ingest import erasures
+from tasks.ingest.process import manifest_digest, manifest_part, scan_unit, shard_name, write_unit
 from tasks.ingest.record import IngestOutputs, IngestRecord, IngestStats, SourceInfo
 from tasks.ingest.units import plan_units
 from tasks.ingest.verdicts import gather, prior
@@ -82,6 +83,8 @@ def run_ingest(
     # Results are small dicts of counts: the driver holds O(units + partitions) of them.
     layout = bands(cfg.dedup) if cfg.dedup.near else None
     scans = mapper(scan_unit, [(work, u.index, cfg, u, layout) for u in units])
+    erasures.write(work.uri, storage.parent(storage.parent(out.uri)), [s.uri for s in cfg.sources],
+                   out.address.inputs.get("tombstones") if out.address else None)
     mapper(group_partition, [(work, p) for p in range(cfg.partitions)])
     mapper(id_partition, [(work, p, out.uri) for p in range(cfg.partitions)])
     near: dict[str, int] = {}
@@ -96,7 +99,6 @@ def run_ingest(
         near = {"candidate_pairs": sum(a["pairs"] for a in attached), "confirmed_pairs": confirmed,
                 "groups": groups["groups"], "duplicates": groups["losers"]}
     mapper(gather, [(work, r, cfg.dedup.near) for r in range(work.ranges)])
-    _write_tombstones(work, out, cfg)
     written = mapper(write_unit, [(work, u.index, out.uri, cfg.val_fraction) for u in units])
     written = _hold_out_one(work, out, cfg, written)
 
@@ -132,7 +134,7 @@ def run_ingest(
     }
     checked = IngestStats.model_validate(stats)  # refuses counts that do not reconcile
     shards = {split: [out.path(w["shards"][split]) for w in written if split in w["shards"]] for split in ("train", "val")}
-    storage.write_json(out.path("stats.json"), stats)
+    storage.write_json(out.path("stats.json"), checked.model_dump(mode="json"))
     digests = [w.get("manifest_sha256") or _unit_digest(out, i) for i, w in enumerate(written)]
     record = out.publish(IngestRecord, stats=checked, outputs=ingest_outputs(out), shards=shards,
                          sources=[_source_info(s, files[s.name]) for s in cfg.sources],
@@ -162,19 +164,6 @@ def _source_info(src: Any, files: Any) -> SourceInfo:
     digest = hashlib.sha256(json.dumps(files, sort_keys=True, default=str).encode()).hexdigest()
     return SourceInfo(name=src.name, uri=src.uri, license=src.license, language=src.language, files=len(files),
                       digest=digest)
-
-
-def _write_tombstones(work: Work, out: StageOutput, cfg: IngestConfig) -> None:
-    """The tombstones this output's key names, for `write_unit` (the register may have grown since
-    the key was planned: then the output would not be what its key says)."""
-    from tasks.governance.register import applicable
-
-    planned = out.address.inputs.get("tombstones") if out.address else None
-    root = storage.parent(storage.parent(out.uri))
-    stones = applicable(root, [s.uri for s in cfg.sources])
-    if stones.digest != planned:
-        raise RuntimeError(f"the erasure register changed while {out.uri} was being made; run the ingest again")
-    storage.write_json(work.path(TOMBSTONES), stones.model_dump(mode="json"))
 
 
 def _unit_digest(out: StageOutput, unit: int) -> str:

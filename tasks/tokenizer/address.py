@@ -1,5 +1,9 @@
 """The tokenizer stage's content address: code version, config, and either the ingest output it
-trains on or the content of a given tokenizer file."""
+trains on or the content of a given tokenizer file.
+
+The ingest is named by its base key, before erasures: an erasure rebuilds the documents and the
+token shards that held erased text, but keeps the vocabulary (retraining it would change every
+token shard). A tokenizer first trained after an erasure is trained on the erased corpus."""
 
 from __future__ import annotations
 
@@ -10,11 +14,11 @@ from tasks.artifacts import StageOutput
 from tasks.tokenizer.config import TokenizerConfig
 
 STAGE = "tokenizer"
-VERSION = 1
+VERSION = 2  # 2: named by the ingest's base key
 
 
-def plan(cfg: TokenizerConfig, root: str, ingest_key: str) -> StageOutput:
-    inputs: dict[str, str] = {"ingest": ingest_key}
+def plan(cfg: TokenizerConfig, root: str, ingest_base: str) -> StageOutput:
+    inputs: dict[str, str] = {"ingest_base": ingest_base}
     if cfg.uri:
         # A given tokenizer is versioned by its content, not by where it lives.
         inputs = {"tokenizer_sha256": hashlib.sha256(storage.read_text(cfg.uri).encode()).hexdigest()}

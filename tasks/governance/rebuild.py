@@ -1,0 +1,199 @@
+"""After an erasure: the outputs that held erased text, rebuilt, and the old ones removed.
+
+An ingest output that held an erased document is rebuilt under the key a rerun of its recipe
+plans (its address with the new tombstones' digest, `StageOutput.rekeyed`), unit by unit
+(`tasks/ingest/rebuild.py`): only units that held erased text are rewritten. Every encode output
+made from it is rebuilt under its new key the same way: the token shards of unchanged ingest
+parts are copied, the others encoded again with the same tokenizer (whose key names the ingest
+before erasures, so it does not change). The old ingest and encode outputs are then deleted: the
+erased text is gone from the storage root. Pretraining outputs and model versions made from them
+stay (the weights cannot forget); `flags.py` marks them.
+
+The driver holds per-unit results (counts and digests), never documents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from typing import Any, Callable
+
+from pydantic import BaseModel, ConfigDict
+
+from infra import storage
+from tasks.artifacts import StageOutput
+from tasks.encode.record import EncodeRecord
+from tasks.governance.register import applicable
+from tasks.ingest.erasures import TOMBSTONES
+from tasks.ingest.record import IngestRecord, IngestStats
+from tasks.stage_record import MARKER
+
+Mapper = Callable[[Callable, list[tuple]], list[Any]]
+
+
+class FileChange(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    before: str | None  # sha256, None where the file did not exist
+    after: str | None
+
+
+class Rebuilt(BaseModel):
+    """One stage output rebuilt: its keys, and every file's sha256 before and after."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stage: str
+    before: str
+    after: str
+    files: list[FileChange]
+
+    @property
+    def changed(self) -> list[FileChange]:
+        return [f for f in self.files if f.before != f.after]
+
+
+def _local(fn: Callable, args: list[tuple]) -> list[Any]:
+    return [fn(*a) for a in args]
+
+
+def _unit_of(uri: str) -> int:
+    return int(re.search(r"part-(\d+)\.parquet$", uri).group(1))
+
+
+def rebuild_ingest(old: IngestRecord, root: str, mapper: Mapper = _local) -> tuple[IngestRecord, Rebuilt, set[int]]:
+    """The ingest rebuilt with every tombstone for its sources; returns it, its file changes and
+    the units that changed."""
+    from tasks.ingest.groups import index_file
+    from tasks.ingest.process import shard_name
+    from tasks.ingest.rebuild import rebuild_index_part, rebuild_unit
+    from tasks.ingest.shuffle import id_key, partition_of
+
+    stones = applicable(root, [s.uri for s in old.sources])
+    out = StageOutput.of(old).rekeyed(root, tombstones=stones.digest)
+    work = out.path("_work")
+    storage.write_json(storage.join(work, TOMBSTONES), stones.model_dump(mode="json"))
+    units = range(old.stats.units)
+    results = mapper(rebuild_unit, [(old.uri, out.uri, work, u) for u in units])
+    erased = [i for r in results for i in r["erased_ids"]]
+    parts = old.stats.partitions
+    by_part: dict[int, list[str]] = {}
+    for doc_id in erased:
+        by_part.setdefault(partition_of(id_key(doc_id), parts), []).append(doc_id)
+    mapper(rebuild_index_part, [(old.uri, out.uri, index_file("", p), by_part.get(p, []))
+                                for p in range(parts)])
+    stats = _stats(old.stats, results)
+    storage.write_json(out.path("stats.json"), stats.model_dump(mode="json"))
+    shards = {split: [out.path(shard_name(split, r["unit"])) for r in results if r["files"][shard_name(split, r["unit"])][1]]
+              for split in ("train", "val")}
+    record = out.publish(IngestRecord, stats=stats, outputs=_outputs(out), shards=shards, sources=old.sources,
+                         manifest_sha256=hashlib.sha256("".join(r["manifest_sha256"] for r in results).encode()).hexdigest(),
+                         rebuilt_from=old.key)
+    _remove(work)
+    files = [FileChange(name=n, before=b, after=a) for r in results for n, (b, a) in r["files"].items()]
+    return record, Rebuilt(stage="ingest", before=old.key, after=record.key, files=files), \
+        {r["unit"] for r in results if r["changed"]}
+
+
+def _outputs(out: StageOutput):
+    from tasks.ingest.record import IngestOutputs
+
+    return IngestOutputs(train=out.path("train"), val=out.path("val"), manifest=out.path("manifest"),
+                         index=out.path("index"), quarantine=out.path("quarantine"), stats=out.path("stats.json"))
+
+
+def _stats(old: IngestStats, results: list[dict[str, Any]]) -> IngestStats:
+    """The old counts, moved as each unit's rebuild says (an erased document moves from kept, or
+    from a dedup reason, to `erased`): they still reconcile, and equal a fresh ingest's."""
+    from tasks.ingest.pii.redact import KINDS
+
+    rejected, redactions, splits = Counter(old.rejected), Counter(old.redactions), Counter(old.splits.model_dump())
+    by_source = {k: Counter(v.model_dump()) for k, v in old.by_source.items()}
+    bytes_out = old.bytes_out
+    for r in results:
+        rejected.update(r["rejected"])
+        redactions.subtract(r["redactions"])
+        splits.subtract(r["kept"])
+        bytes_out -= r["bytes_out"]
+        for source, moved in r["by_source"].items():
+            by_source[source].update(moved)
+    erased_kept = sum(sum(r["kept"].values()) for r in results)
+    return IngestStats.model_validate({
+        **old.model_dump(), "kept": old.kept - erased_kept, "rejected": dict(sorted((k, n) for k, n in rejected.items() if n)),
+        "redactions": dict(sorted(((k, n) for k, n in redactions.items() if n), key=lambda kv: (kv[0] not in KINDS, kv[0]))),
+        "splits": dict(splits), "bytes_out": bytes_out, "by_source": {k: dict(v) for k, v in by_source.items()}})
+
+
+def rebuild_encode(old: EncodeRecord, old_ingest: IngestRecord, new_ingest: IngestRecord, changed_units: set[int],
+                   root: str, mapper: Mapper = _local) -> tuple[EncodeRecord, Rebuilt]:
+    """The encode output of `new_ingest`: token shards of unchanged ingest parts copied, the rest encoded again."""
+    from tasks.encode import stage as encode_stage
+    from tasks.encode.config import EncodeConfig
+    from tasks.tokenizer.train import load_tokenizer
+
+    out = StageOutput.of(old).rekeyed(root, ingest=new_ingest.key)
+    cfg = EncodeConfig(**old.address.config)
+    tokenizer = storage.join(root, "tokenizer", old.inputs["tokenizer"], "tokenizer.json")
+    old_rows = storage.read_json(old.outputs.manifest)
+    jobs, splits_of = [], []
+    for split in ("train", "val"):
+        before = getattr(old_ingest.shards, split)
+        for part, uri in enumerate(getattr(new_ingest.shards, split)):
+            unit = _unit_of(uri)
+            same = part < len(before) and _unit_of(before[part]) == unit and unit not in changed_units
+            prefix = f"{split}-{part:05d}-"
+            if same:
+                rows = [r for r in old_rows if r["name"].startswith(prefix)]
+                text_bytes = sum(read_bytes_of(new_ingest, unit, split))
+                jobs.append((_copy_part, (old.uri, out.uri, split, part, rows, text_bytes)))
+            else:
+                jobs.append((encode_stage.encode_part, (cfg, split, part, uri, out.uri, tokenizer, True)))
+            splits_of.append(split)
+    results = [r for r in mapper(_run, [(fn, args) for fn, args in jobs])]
+    record = encode_stage.publish(out, splits_of, results, load_tokenizer(tokenizer), rebuilt_from=old.key)
+    before = {s.rsplit("/", 1)[-1]: sha for split in ("train", "val")
+              for s, sha in zip(old.summary.splits[split].shards, old.summary.splits[split].sha256)}
+    after = {s.rsplit("/", 1)[-1]: sha for split in ("train", "val")
+             for s, sha in zip(record.summary.splits[split].shards, record.summary.splits[split].sha256)}
+    files = [FileChange(name=n, before=before.get(n), after=after.get(n)) for n in sorted(set(before) | set(after))]
+    return record, Rebuilt(stage="encode", before=old.key, after=record.key, files=files)
+
+
+def read_bytes_of(ingest: IngestRecord, unit: int, split: str) -> list[int]:
+    """Text bytes of one unit's documents in a split, from its manifest part (what encode counts)."""
+    from tasks.ingest.process import manifest_part
+    from tasks.ingest.work import read_table
+
+    t = read_table(storage.join(ingest.uri, manifest_part(unit)), columns=["split", "bytes"]).to_pylist()
+    return [r["bytes"] for r in t if r["split"] == split]
+
+
+def _run(fn: Callable, args: tuple) -> Any:
+    return fn(*args)
+
+
+def _copy_part(old_uri: str, new_uri: str, split: str, part: int, rows: list[dict[str, Any]], text_bytes: int) -> dict[str, Any]:
+    """One ingest part's token shards and index part, copied (the part's documents did not change)."""
+    from tasks.encode.stage import index_part
+    from tasks.ingest.rebuild import _copy
+
+    for row in rows:
+        _copy(storage.join(old_uri, row["name"]), storage.join(new_uri, row["name"]))
+    _copy(storage.join(old_uri, index_part(split, part)), storage.join(new_uri, index_part(split, part)))
+    return {"shards": rows, "text_bytes": text_bytes}
+
+
+def remove(record_uri: str) -> None:
+    """Delete a stage output, its marker first: readers never trust a half-deleted output."""
+    _remove(storage.join(record_uri, MARKER))
+    _remove(record_uri)
+
+
+def _remove(uri: str) -> None:
+    fs, path = storage.filesystem(uri)
+    try:
+        fs.rm(path, recursive=True)
+    except FileNotFoundError:
+        pass
