@@ -25,6 +25,9 @@ app.add_typer(corpus_app, name="corpus")
 from flows.lineage_cli import lineage_app  # noqa: E402 (the sub-commands' module imports nothing heavy)
 
 app.add_typer(lineage_app, name="lineage")
+from flows.erase_cli import erase  # noqa: E402
+
+app.command()(erase)
 console = Console(stderr=True)
 
 EXIT_USAGE = 2

@@ -99,7 +99,9 @@ def lineage_model(model_uri: Annotated[str, typer.Argument(help="models:/NAME@AL
         ref = getattr(found, stage)
         if ref is not None:
             digest = f", manifest sha256 {ref.manifest_sha256}" if ref.manifest_sha256 else ""
-            out.print(f"  {stage} {ref.key}: {escape(ref.uri)}{digest}")
+            gone = (f" [yellow](removed by erasure {ref.erased_by}" + (f", rebuilt as {ref.rebuilt_as}" if ref.rebuilt_as else "")
+                    + ")[/]") if ref.erased_by else ""
+            out.print(f"  {stage} {ref.key}: {escape(ref.uri)}{digest}{gone}")
     if found.tokenizer_sha256:
         out.print(f"  tokenizer.json sha256 {found.tokenizer_sha256} ({found.vocab_size:,} tokens)")
     table = Table(title="Sources", box=None, padding=(0, 2))

@@ -294,8 +294,8 @@ def _gate_result(decision) -> GateResult:
 
 
 @task(name="register", cache_policy=NO_CACHE, **IO_RETRIES)
-def register(recipe: Recipe, parent_id: str, tok_result: TokenizerRun, pretrain_result: PretrainRun,
-             eval_result: EvaluateRun) -> RegisterRun:
+def register(recipe: Recipe, root: str, parent_id: str, ingest_result: IngestRun, tok_result: TokenizerRun,
+             pretrain_result: PretrainRun, eval_result: EvaluateRun) -> RegisterRun:
     """Log the model with its tokenizer as werk-<recipe>@candidate; the gate moves @champion if it wins.
 
     A model already registered from the same pretraining and evaluation is not registered again:
@@ -323,7 +323,10 @@ def register(recipe: Recipe, parent_id: str, tok_result: TokenizerRun, pretrain_
                 run.run_id, name, "candidate", pretrain_result.record.outputs.weights, pretrain_result.record.outputs.config,
                 tok_result.tokenizer, tags={**keys, "werk.parent_run_id": parent_id},
             )
-            decision = gate(client, name, reg["version"], flat_metrics(report), recipe.registry)
+            from tasks.governance.flags import pending_for
+
+            decision = gate(client, name, reg["version"], flat_metrics(report), recipe.registry,
+                            erasure_pending=pending_for(root, ingest_result.record))
         comparison = [
             "| metric | candidate | champion | decision |", "|---|---:|---:|---|",
             f"| {decision.metric} | {decision.candidate:.6g} (v{reg['version']}) | "

@@ -90,7 +90,7 @@ def rebuild_ingest(old: IngestRecord, root: str, mapper: Mapper = _local) -> tup
               for split in ("train", "val")}
     record = out.publish(IngestRecord, stats=stats, outputs=_outputs(out), shards=shards, sources=old.sources,
                          manifest_sha256=hashlib.sha256("".join(r["manifest_sha256"] for r in results).encode()).hexdigest(),
-                         rebuilt_from=old.key)
+                         rebuilt_from=old.key, erasures=stones.request_ids)
     _remove(work)
     files = [FileChange(name=n, before=b, after=a) for r in results for n, (b, a) in r["files"].items()]
     return record, Rebuilt(stage="ingest", before=old.key, after=record.key, files=files), \
@@ -185,10 +185,21 @@ def _copy_part(old_uri: str, new_uri: str, split: str, part: int, rows: list[dic
     return {"shards": rows, "text_bytes": text_bytes}
 
 
-def remove(record_uri: str) -> None:
-    """Delete a stage output, its marker first: readers never trust a half-deleted output."""
-    _remove(storage.join(record_uri, MARKER))
-    _remove(record_uri)
+ERASED = "_ERASED.json"  # what is left of an output an erasure removed: its record (no text) and why
+
+
+def remove(record_uri: str, request_id: str, rebuilt_as: str | None) -> None:
+    """Delete a stage output, its marker first (readers never trust a half-deleted output), and
+    leave its record under `_ERASED.json`, so lineage still names what an old model was trained on."""
+    fs, path = storage.filesystem(record_uri)
+    marker = storage.join(record_uri, MARKER)
+    if storage.exists(marker):
+        record = storage.read_json(marker)
+        storage.write_json(storage.join(record_uri, ERASED), {**record, "erased_by": request_id, "rebuilt_as": rebuilt_as})
+        _remove(marker)
+    for entry in fs.ls(path, detail=False):
+        if not entry.rstrip("/").endswith(ERASED):
+            fs.rm(entry, recursive=True)
 
 
 def _remove(uri: str) -> None:

@@ -132,6 +132,7 @@ class TombstoneSet(_Frozen):
     tombstones of those sources, not the corpus."""
 
     requests: dict[str, str] = {}  # doc id, sha256 or "source\tlocation" -> the first request that erased it
+    request_ids: list[str] = []  # every request with a tombstone here
     digest: str | None = None  # None when no tombstone applies: the ingest's key does not change
 
     def match(self, doc_id: str | None, sha256: str | None, source: str, location: str | None) -> str | None:
@@ -154,4 +155,5 @@ def applicable(root: str, source_uris: Iterable[str]) -> TombstoneSet:
             if k:
                 first.setdefault(k, t.request_id)
     lines = sorted({t.line() for t in stones})
-    return TombstoneSet(requests=first, digest=hashlib.sha256("\n".join(lines).encode()).hexdigest())
+    return TombstoneSet(requests=first, request_ids=sorted({t.request_id for t in stones}),
+                        digest=hashlib.sha256("\n".join(lines).encode()).hexdigest())

@@ -100,6 +100,7 @@ class IngestRecord(StageRecord):
     # canonical order; independent of the Parquet writer. Version 2 on.
     manifest_sha256: str | None = None
     rebuilt_from: str | None = None  # the output an erasure rebuilt this one from (its key)
+    erasures: list[str] = []  # the erasure requests applied (version 2 on)
 
     @property
     def base_key(self) -> str:

@@ -138,7 +138,8 @@ def run_ingest(
     digests = [w.get("manifest_sha256") or _unit_digest(out, i) for i, w in enumerate(written)]
     record = out.publish(IngestRecord, stats=checked, outputs=ingest_outputs(out), shards=shards,
                          sources=[_source_info(s, files[s.name]) for s in cfg.sources],
-                         manifest_sha256=hashlib.sha256("".join(digests).encode()).hexdigest())
+                         manifest_sha256=hashlib.sha256("".join(digests).encode()).hexdigest(),
+                         erasures=erasures.tombstones(work.uri).request_ids)
     _remove_work(work.uri)
     return record
 

@@ -35,6 +35,8 @@ class StageRef(_Out):
     key: str
     uri: str
     manifest_sha256: str | None = None
+    erased_by: str | None = None  # the erasure request that removed this output (its record is kept)
+    rebuilt_as: str | None = None  # the key of the output rebuilt in its place
 
 
 class ModelLineage(_Out):
@@ -73,11 +75,26 @@ def resolve_version(client: Any, model_uri: str) -> Any:
     return client.get_model_version(name, version)
 
 
-def _read(record_type: type[StageRecord], root: str, key: str | None):
+def _read(record_type: type[StageRecord], root: str, key: str | None) -> tuple[Any, dict[str, Any]]:
+    """The record of a stage output, or of one an erasure removed (with why): (record, erasure note)."""
+    from tasks.governance.rebuild import ERASED
+
     if not key:
-        return None
+        return None, {}
     uri = storage.join(root, record_type.STAGE, key)
-    return record_type.read(uri) if storage.exists(storage.join(uri, "_SUCCESS.json")) else None
+    if storage.exists(storage.join(uri, "_SUCCESS.json")):
+        return record_type.read(uri), {}
+    if storage.exists(storage.join(uri, ERASED)):
+        data = storage.read_json(storage.join(uri, ERASED))
+        note = {"erased_by": data.pop("erased_by", None), "rebuilt_as": data.pop("rebuilt_as", None)}
+        return record_type.parse(data, storage.join(uri, ERASED)), note
+    return None, {}
+
+
+def _ref(record, note: dict[str, Any]) -> StageRef | None:
+    if record is None:
+        return None
+    return StageRef(key=record.key, uri=record.uri, manifest_sha256=getattr(record, "manifest_sha256", None), **note)
 
 
 def trace_model(client: Any, model_uri: str, default_root: str) -> ModelLineage:
@@ -88,13 +105,13 @@ def trace_model(client: Any, model_uri: str, default_root: str) -> ModelLineage:
         raise ValueError(f"{model_uri} (version {version.version}) was not registered by Werk: it has no werk.pretrain_key tag")
     parent = client.get_run(tags["werk.parent_run_id"]).data.tags if tags.get("werk.parent_run_id") else {}
     root = parent.get("werk.storage_root") or default_root
-    pre = _read(PretrainRecord, root, pretrain_key)
+    pre, _ = _read(PretrainRecord, root, pretrain_key)
     if pre is None:
         raise FileNotFoundError(f"the pretraining {pretrain_key} of {model_uri} is not under {root}: was the storage "
                                 f"root moved, or the output deleted?")
-    enc = _read(EncodeRecord, root, pre.inputs.get("encode"))
-    ing = _read(IngestRecord, root, enc.inputs.get("ingest")) if enc else None
-    tok = _read(TokenizerRecord, root, enc.inputs.get("tokenizer")) if enc else None
+    enc, enc_note = _read(EncodeRecord, root, pre.inputs.get("encode"))
+    ing, ing_note = _read(IngestRecord, root, enc.inputs.get("ingest")) if enc else (None, {})
+    tok, _ = _read(TokenizerRecord, root, enc.inputs.get("tokenizer")) if enc else (None, {})
     sources = []
     if ing is not None:
         for src in ing.sources:
@@ -108,9 +125,7 @@ def trace_model(client: Any, model_uri: str, default_root: str) -> ModelLineage:
         recipe=parent.get("werk.recipe"), git_commit=parent.get("werk.git_commit"), storage_root=root,
         mlflow_run_id=pre.summary.mlflow_run_id,
         pretrain=StageRef(key=pre.key, uri=pre.uri),
-        encode=StageRef(key=enc.key, uri=enc.uri, manifest_sha256=enc.manifest_sha256) if enc else None,
-        ingest=StageRef(key=ing.key, uri=ing.uri, manifest_sha256=ing.manifest_sha256) if ing else None,
-        tokenizer=StageRef(key=tok.key, uri=tok.uri) if tok else None,
+        encode=_ref(enc, enc_note), ingest=_ref(ing, ing_note), tokenizer=_ref(tok, {}),
         tokenizer_sha256=tok.summary.sha256 if tok else None, vocab_size=tok.summary.vocab_size if tok else None,
         sources=sources, parameters=pre.summary.parameters, steps=pre.summary.global_step,
         tokens_trained=pre.data.tokens_trained if pre.data else None,

@@ -17,6 +17,11 @@ class RegistryConfig(StageConfig):
         0.0, ge=0.0, description="How much better than the champion the candidate must be (in the metric's units).",
     )
 
+    keep_champion_on_erasure: bool = Field(
+        False, description="Keep @champion on a model version trained on data erased since (GDPR Art. 17); by "
+        "default the alias is removed until a model trained on the rebuilt data is promoted.",
+    )
+
     @property
     def higher_is_better(self) -> bool:
         return self.gate_metric.endswith(("/acc", "/acc_norm"))

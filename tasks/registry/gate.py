@@ -55,14 +55,26 @@ def _champion(client: MlflowClient, name: str, metric: str) -> tuple[float | Non
     return (float(value) if value is not None else None), str(version.version)
 
 
-def gate(client: MlflowClient, name: str, version: str, metrics: dict[str, float], cfg: RegistryConfig) -> Decision:
-    """Tag the candidate with its evaluation, compare it with the champion, move the alias if it wins."""
+def gate(client: MlflowClient, name: str, version: str, metrics: dict[str, float], cfg: RegistryConfig,
+         erasure_pending: list[str] | tuple[str, ...] = ()) -> Decision:
+    """Tag the candidate with its evaluation, compare it with the champion, move the alias if it wins.
+
+    A model trained on data that erasure requests have since removed (`erasure_pending`: their ids)
+    is never promoted, whatever its numbers: it is tagged so, and a retrain on the rebuilt data is
+    the way to a new champion."""
     if cfg.gate_metric not in metrics:
         raise ValueError(f"registry.gate_metric={cfg.gate_metric!r} was not evaluated; evaluated: {', '.join(sorted(metrics))}")
     for key, value in metrics.items():
         client.set_model_version_tag(name, version, f"eval.{key}", repr(float(value)))
     champion_value, champion_version = _champion(client, name, cfg.gate_metric)
     decision = decide(cfg, float(metrics[cfg.gate_metric]), champion_value, champion_version)
+    if erasure_pending:
+        from tasks.governance.flags import PENDING
+
+        client.set_model_version_tag(name, version, PENDING, ",".join(sorted(erasure_pending)))
+        decision = Decision(False, decision.metric, decision.candidate, decision.champion, decision.champion_version,
+                            f"trained on data erased since by {', '.join(sorted(erasure_pending))}: not promoted; "
+                            "run the recipe again to train on the rebuilt data")
     for key, value in asdict(decision).items():
         client.set_model_version_tag(name, version, f"gate.{key}", "" if value is None else str(value))
     if decision.promote:
