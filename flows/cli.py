@@ -32,6 +32,7 @@ console = Console(stderr=True)
 
 EXIT_USAGE = 2
 EXIT_RETRY = 75  # EX_TEMPFAIL: stopped by a signal after a checkpoint; run again to resume
+EXIT_BUDGET = 3  # the compute budget is spent (checkpoint written): raise it to go on, do not simply requeue
 
 
 @app.callback()
@@ -116,7 +117,7 @@ def _run_flow(what: str, recipe: str, overrides: list[str], as_json: bool, load_
     and the terminal shows Werk's view of the stages (`flows/terminal.py`); `--json` shows
     nothing but the summary."""
     from flows.recipe import RecipeError, load_recipe
-    from tasks.training.errors import TrainingStopped
+    from tasks.training.errors import BudgetSpent, TrainingStopped
 
     try:
         cfg = load_recipe(recipe, overrides)
@@ -158,6 +159,8 @@ def _run_flow(what: str, recipe: str, overrides: list[str], as_json: bool, load_
                     summary = flow.with_options(flow_run_name=name)(recipe=recipe, overrides=overrides)
         except TrainingStopped as exc:  # SIGTERM/SIGUSR1: checkpointed; the same command resumes
             _fail(f"{exc}\nlog: {log}", code=EXIT_RETRY)
+        except BudgetSpent as exc:
+            _fail(f"{exc}\nlog: {log}", code=EXIT_BUDGET)
         except Exception as exc:
             _fail(f"{what} {name} failed: {type(exc).__name__}: {exc}\nlog: {log}", code=1)
         if as_json:

@@ -54,7 +54,7 @@ def pipeline(recipe: str = "demo", overrides: list[str] | None = None, settings:
         if last < 4:
             return _finish(parent, _summary(run, until, [r for r in (ing, tok, enc, pre) if r is not None]))
         ev = step(run_stage(stages.evaluate, cache, cfg, root, parent.run_id, ing, tok, enc, pre))
-        reg = step(run_stage(stages.register, {}, cfg, root, parent.run_id, ing, tok, pre, ev))
+        reg = step(run_stage(stages.register, {}, cfg, root, parent.run_id, ing, tok, enc, pre, ev))
 
         report, trained = ev.record.summary, pre.record.summary
         summary = {

@@ -32,6 +32,7 @@ from tasks.ingest.record import IngestRecord
 from tasks.stage_record import StageRecord
 from tasks.tokenizer.record import TokenizerRecord
 from tasks.training.record import PretrainRecord
+from tasks.tracking import compute
 from tasks.tracking.datasets import DatasetRef, log_datasets, output_ref, split_ref
 from tasks.tracking.runs import Run, open_run
 
@@ -64,20 +65,30 @@ def _encoded(phase: str, result: dict[str, Any]) -> dict[str, float]:
     return {"tokens": sum(s["tokens"] for s in result["shards"])}
 
 
-def _record(parent_id: str, record: StageRecord, cached: bool, log_files: list[str], inputs: list[DatasetRef]) -> Run:
-    """The stage's MLflow child run, with its record, the files a reader wants beside it, and its
-    input and output datasets."""
+def _record(parent_id: str, record: StageRecord, cached: bool, log_files: list[str], inputs: list[DatasetRef],
+            recipe: Recipe) -> Run:
+    """The stage's MLflow child run, with its record, the files a reader wants beside it, its
+    input and output datasets, and what making the output cost."""
     parent = open_run(parent_id)
     with parent.child(record.stage, tags={"werk.key": record.key, "werk.cached": cached, "werk.uri": record.uri}) as run:
-        _log_stage(run, record, log_files, inputs)
+        _log_stage(run, record, log_files, inputs, recipe)
     return run
 
 
-def _log_stage(run: Run, record: StageRecord, log_files: list[str], inputs: list[DatasetRef]) -> None:
+def _log_stage(run: Run, record: StageRecord, log_files: list[str], inputs: list[DatasetRef], recipe: Recipe) -> None:
     run.log_dict(record.model_dump(mode="json", by_alias=True), "manifest/_SUCCESS.json")
     for uri in log_files:
         run.log_remote_file(uri, "manifest")
     log_datasets(run.client, run.run_id, [*inputs, output_ref(record)])
+    # What making the output cost (when reused: what it cost when it was made; werk.cached says so).
+    spent = stage_energy(record, recipe)
+    run.log_metrics(compute.metrics(record.compute, spent))
+    run.set_tags({"werk.energy_method": spent.method})
+
+
+def stage_energy(record: StageRecord, recipe: Recipe) -> compute.Energy:
+    c = recipe.compute
+    return compute.energy(record.compute, c.cpu_watts_per_core, c.gpu_watts, c.cpus_per_worker, c.grid_gco2_per_kwh)
 
 
 def _ingest_address(recipe: Recipe, root: str, **_: Any) -> StageOutput:
@@ -103,7 +114,7 @@ def ingest(recipe: Recipe, root: str, parent_id: str) -> IngestRun:
             record = stage.run_ingest(recipe.ingest, out, files, mapper(recipe.ingest.num_workers, progress.on_map))
         progress.finish()
     sources = [DatasetRef(f"source:{s.name}", s.uri, (s.digest or record.key)[:36], "source") for s in record.sources]
-    run = _record(parent_id, record, cached, [record.outputs.stats], sources)
+    run = _record(parent_id, record, cached, [record.outputs.stats], sources, recipe)
     result = IngestRun(record=record, cached=cached, run_id=run.run_id)
     stats = record.stats
     run.log_metrics({"docs_in": stats.docs_in, "kept": stats.kept, "bytes_in": stats.bytes_in,
@@ -142,7 +153,7 @@ def train_tokenizer(recipe: Recipe, root: str, parent_id: str, ingest_result: In
     record = out.read(TokenizerRecord) if cached else train.run_tokenizer(
         recipe.tokenizer, out, ing.shards.train, ing.stats.bytes_out, ing.shards.val, on_bytes=on_bytes)
     run = _record(parent_id, record, cached, [record.outputs.tokenizer, out.path("fertility.json"), out.path("fertility.md")],
-                  [output_ref(ing, "training")])
+                  [output_ref(ing, "training")], recipe)
     result = TokenizerRun(record=record, cached=cached, run_id=run.run_id)
     rows = [{"language": lang, **{k: round(v, 3) if isinstance(v, float) else v for k, v in row.model_dump().items()}}
             for lang, row in record.summary.fertility.items()]
@@ -176,7 +187,8 @@ def encode(recipe: Recipe, root: str, parent_id: str, ingest_result: IngestRun, 
             record = stage.run_encode(recipe.encode, out, ingest_result.record.shards.model_dump(), tok_result.tokenizer,
                                       mapper(on_progress=progress.on_map))
         progress.finish()
-    run = _record(parent_id, record, cached, [], [output_ref(ingest_result.record, "input"), output_ref(tok_result.record, "input")])
+    run = _record(parent_id, record, cached, [], [output_ref(ingest_result.record, "input"), output_ref(tok_result.record, "input")],
+                  recipe)
     run.log_metrics({f"{split}.{k}": getattr(s, k) for split, s in record.summary.splits.items()
                      for k in ("tokens", "docs", "text_bytes")})
     return _tell(EncodeRun(record=record, cached=cached, run_id=run.run_id))
@@ -226,7 +238,7 @@ def pretrain(recipe: Recipe, root: str, parent_id: str, tok_result: TokenizerRun
                 record = launch.run_pretrain(job, out, root, on_status=watch)
             progress.finish()
         enc = encode_result.record
-        _log_stage(run, record, [], [split_ref(enc, "train", "training"), split_ref(enc, "val", "validation")])
+        _log_stage(run, record, [], [split_ref(enc, "train", "training"), split_ref(enc, "val", "validation")], recipe)
         run.log_metrics({"parameters": record.summary.parameters, "global_step": record.summary.global_step})
         return _tell(PretrainRun(record=record, cached=cached, run_id=run.run_id))
 
@@ -281,7 +293,7 @@ def evaluate(recipe: Recipe, root: str, parent_id: str, ingest_result: IngestRun
         record = stage.run_evaluate(recipe.eval, out, recipe.name, inputs, _curves(trained_in), on_scored=on_scored)
     files = [out.path(name) for name in ("eval_report.json", "eval_report.md", *stage.PLOTS)]
     run = _record(parent_id, record, cached, files, [output_ref(pre, "model"),
-                                                    split_ref(encode_result.record, "val", "evaluation")])
+                                                    split_ref(encode_result.record, "val", "evaluation")], recipe)
     metrics = {f"eval/{k}": v for k, v in flat_metrics(record.summary.model_dump()).items()}
     run.log_metrics(metrics)
     open_run(parent_id).log_metrics(metrics)
@@ -295,7 +307,7 @@ def _gate_result(decision) -> GateResult:
 
 @task(name="register", cache_policy=NO_CACHE, **IO_RETRIES)
 def register(recipe: Recipe, root: str, parent_id: str, ingest_result: IngestRun, tok_result: TokenizerRun,
-             pretrain_result: PretrainRun, eval_result: EvaluateRun) -> RegisterRun:
+             encode_result: EncodeRun, pretrain_result: PretrainRun, eval_result: EvaluateRun) -> RegisterRun:
     """Log the model with its tokenizer as werk-<recipe>@candidate; the gate moves @champion if it wins.
 
     A model already registered from the same pretraining and evaluation is not registered again:
@@ -327,6 +339,12 @@ def register(recipe: Recipe, root: str, parent_id: str, ingest_result: IngestRun
 
             decision = gate(client, name, reg["version"], flat_metrics(report), recipe.registry,
                             erasure_pending=pending_for(root, ingest_result.record))
+            stages_used = [r.record for r in (ingest_result, tok_result, encode_result, pretrain_result, eval_result)]
+            cost = compute.total([(r.compute, stage_energy(r, recipe)) for r in stages_used])
+            for k, v in cost.items():  # what the model cost, from its data to its evaluation
+                client.set_model_version_tag(name, reg["version"], f"compute.{k}", str(v))
+            run.log_metrics({f"compute/total_{k}": v for k, v in cost.items() if not isinstance(v, str)})
+            open_run(parent_id).log_metrics({f"compute/total_{k}": v for k, v in cost.items() if not isinstance(v, str)})
         comparison = [
             "| metric | candidate | champion | decision |", "|---|---:|---:|---|",
             f"| {decision.metric} | {decision.candidate:.6g} (v{reg['version']}) | "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -91,6 +92,23 @@ def ray_session(min_cpus: float = 1) -> Iterator[None]:
 
 OnProgress = Callable[[str, int, int, Any], None]  # (function name, tasks done, tasks in all, the task's result)
 
+_TASK_CPU = [0.0]  # CPU-seconds of every task ray_map ran in this process (what a stage's meter reads)
+
+
+def task_cpu_seconds() -> float:
+    return _TASK_CPU[0]
+
+
+def _timed(fn: Callable) -> Callable:
+    """`fn`, returning its result with the CPU time it took in the worker."""
+    def run(*args: Any) -> tuple[Any, float]:
+        start = time.process_time()
+        result = fn(*args)
+        return result, time.process_time() - start
+
+    run.__name__ = run.__qualname__ = getattr(fn, "__name__", "task")
+    return run
+
 
 def ray_map(fn: Callable, args: list[tuple], max_in_flight: int | None = None,
             on_progress: OnProgress | None = None) -> list:
@@ -102,7 +120,7 @@ def ray_map(fn: Callable, args: list[tuple], max_in_flight: int | None = None,
     """
     import ray
 
-    remote = ray.remote(num_cpus=1, max_retries=2)(fn)
+    remote = ray.remote(num_cpus=1, max_retries=2)(_timed(fn))
     limit = max_in_flight or max(1, int(ray.cluster_resources().get("CPU", 1)))
     results: list = [None] * len(args)
     pending: dict = {}
@@ -116,7 +134,8 @@ def ray_map(fn: Callable, args: list[tuple], max_in_flight: int | None = None,
         done, _ = ray.wait(list(pending), num_returns=1)
         for ref in done:
             i = pending.pop(ref)
-            results[i] = ray.get(ref)
+            results[i], cpu = ray.get(ref)
+            _TASK_CPU[0] += cpu
             finished += 1
             if on_progress is not None:
                 on_progress(fn.__name__, finished, len(args), results[i])

@@ -79,6 +79,9 @@ class StageOutput:
 
     def publish(self, record_type: type[R], **fields: Any) -> R:
         """Validate the stage's record and write it as the marker, last: the output is now done."""
+        from tasks.tracking.compute import so_far
+
+        fields.setdefault("compute", so_far())  # what making it cost, when a meter runs (`measured`)
         record = record_type(record_version=record_type.VERSION, stage=self.stage, key=self.key, uri=self.uri,
                              completed_at=datetime.now(timezone.utc), inputs=dict(self.upstream), address=self.address,
                              **fields)

@@ -41,6 +41,18 @@ class Address(Record):
     inputs: dict[str, Any]
 
 
+class ComputeUse(Record):
+    """What making a stage output cost (`tasks/tracking/compute.py` measures it)."""
+
+    wall_s: float
+    cpu_s: float  # the driver and the stage's Ray tasks (training workers: see device_s)
+    device_s: float = 0.0  # training only: devices (GPUs, or workers on CPU) x wall seconds
+    device: str | None = None  # "gpu" or "cpu-worker"
+    flops: float | None = None  # training only
+    energy_j: float | None = None  # measured, where a counter was read
+    energy_source: str | None = None  # "rapl"
+
+
 class RecordError(ValueError):
     """A stage record that this Werk cannot read: a newer layout, another stage, or a broken file."""
 
@@ -60,6 +72,7 @@ class StageRecord(Record):
     # The stage outputs this one was made from: stage -> key (version 2 on; empty in older records).
     inputs: dict[str, str] = {}
     address: Address | None = None  # version 2 on
+    compute: ComputeUse | None = None  # what making it cost (version 2 on; a rebuilt output: the rebuild)
 
     def path(self, *parts: str) -> str:
         return storage.join(self.uri, *parts)

@@ -337,6 +337,40 @@ def test_mlflow_shows_each_stage_s_datasets_as_a_chain(first_run):
     assert datasets("evaluate")[out["pretrain"]] == "model"
 
 
+def test_every_stage_logs_what_it_cost_and_the_model_sums_it(first_run):
+    """Wall time, CPU-seconds and energy (estimated here: no RAPL counter, with the method named) in
+    every stage run; device-hours and FLOPs for pretraining; the model version carries the sum."""
+    from mlflow import MlflowClient
+
+    from tasks.tracking.setup import configure
+    from tasks.training.record import PretrainRecord
+
+    configure()
+    client = MlflowClient()
+    for stage, run_id in first_run["mlflow"]["stage_run_ids"].items():
+        if stage == "register":
+            continue
+        run = client.get_run(run_id)
+        assert {"compute/wall_s", "compute/cpu_s", "compute/energy_kwh"} <= set(run.data.metrics), stage
+        assert run.data.metrics["compute/wall_s"] > 0 and run.data.metrics["compute/energy_kwh"] > 0, stage
+        assert run.data.tags["werk.energy_method"].startswith(("estimated", "measured")), stage
+    pre = client.get_run(first_run["mlflow"]["stage_run_ids"]["pretrain"]).data.metrics
+    record = PretrainRecord.read(first_run["stages"]["pretrain"]["uri"])
+    assert pre["compute/device_hours"] == pytest.approx(record.summary.device_hours) > 0
+    assert pre["compute/flops"] == pytest.approx(record.summary.flops)
+    import torch
+
+    tokens, cfg = record.data.tokens_trained, json.loads(Path(record.outputs.config).read_text())
+    weights = torch.load(record.outputs.weights, weights_only=True)
+    lookups = sum(w.numel() for k, w in weights.items() if k.startswith("wpe"))  # position embeddings: no matmul
+    attention = 12 * cfg["n_layer"] * cfg["n_embd"] * cfg["block_size"]
+    assert record.summary.flops == pytest.approx((6 * (record.summary.parameters - lookups) + attention) * tokens)
+    version = client.get_model_version(first_run["model_name"], first_run["model_version"])
+    assert float(version.tags["compute.device_hours"]) == pytest.approx(record.summary.device_hours)
+    assert float(version.tags["compute.energy_kwh"]) > pre["compute/energy_kwh"]  # every stage, not training alone
+    assert "co2_kg" not in " ".join(version.tags)  # the debug recipe gives no grid intensity
+
+
 def test_cli_evaluates_a_registered_model_and_a_checkpoint(first_run, home):
     werk = str(Path(sys.executable).parent / "werk")
     env = {**os.environ, "WERK_HOME": str(home)}

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from infra import storage
 from tasks.artifacts import StageOutput
+from tasks.tracking.compute import measured
 from tasks.encode.address import STAGE, VERSION, plan  # noqa: F401 (the stage's address)
 from tasks.encode.config import EncodeConfig
 from tasks.encode.record import EncodeOutputs, EncodeRecord
@@ -100,6 +101,7 @@ def index_part(split: str, part: int) -> str:
     return f"index/{split}-{part:05d}.parquet"
 
 
+@measured
 def run_encode(
     cfg: EncodeConfig, out: StageOutput, split_shards: dict[str, list[str]], tokenizer_uri: str,
     mapper: Callable[[Callable, list[tuple]], list] | None = None,

@@ -12,6 +12,7 @@ import numpy as np
 
 from infra import storage
 from tasks.artifacts import StageOutput
+from tasks.tracking.compute import measured
 from tasks.config_base import StageConfig
 from tasks.encode.record import EncodeSummary
 from tasks.encode.shard_format import open_shard
@@ -76,6 +77,7 @@ def _ignore(what: str, done: int, total: int) -> None:
     pass
 
 
+@measured
 def run_evaluate(cfg: EvalConfig, out: StageOutput, recipe_name: str, inputs: EvalInputs,
                  curves: dict[str, list[tuple[int, float]]], on_scored: OnScored = _ignore) -> EvaluateRecord:
     """`curves`: the training run's logged loss points, for the report's plot. `on_scored(what,

@@ -28,6 +28,7 @@ from tasks.governance.register import applicable
 from tasks.ingest.erasures import TOMBSTONES
 from tasks.ingest.record import IngestRecord, IngestStats
 from tasks.stage_record import MARKER
+from tasks.tracking.compute import measured
 
 Mapper = Callable[[Callable, list[tuple]], list[Any]]
 
@@ -63,6 +64,7 @@ def _unit_of(uri: str) -> int:
     return int(re.search(r"part-(\d+)\.parquet$", uri).group(1))
 
 
+@measured
 def rebuild_ingest(old: IngestRecord, root: str, mapper: Mapper = _local) -> tuple[IngestRecord, Rebuilt, set[int]]:
     """The ingest rebuilt with every tombstone for its sources; returns it, its file changes and
     the units that changed."""
@@ -126,6 +128,7 @@ def _stats(old: IngestStats, results: list[dict[str, Any]]) -> IngestStats:
         "splits": dict(splits), "bytes_out": bytes_out, "by_source": {k: dict(v) for k, v in by_source.items()}})
 
 
+@measured
 def rebuild_encode(old: EncodeRecord, old_ingest: IngestRecord, new_ingest: IngestRecord, changed_units: set[int],
                    root: str, mapper: Mapper = _local) -> tuple[EncodeRecord, Rebuilt]:
     """The encode output of `new_ingest`: token shards of unchanged ingest parts copied, the rest encoded again."""

@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 
 from infra import storage
 from tasks.artifacts import StageOutput
+from tasks.tracking.compute import measured
 from tasks.ingest.address import STAGE, VERSION, plan, source_fingerprint  # noqa: F401 (the stage's address)
 from tasks.ingest.config import IngestConfig
 from tasks.ingest.groups import group_partition, id_partition
@@ -71,6 +72,7 @@ def ingest_outputs(out: StageOutput) -> IngestOutputs:
                          index=out.path("index"), quarantine=out.path("quarantine"), stats=out.path("stats.json"))
 
 
+@measured
 def run_ingest(
     cfg: IngestConfig, out: StageOutput, files: dict[str, Any], mapper: Mapper = local_map
 ) -> IngestRecord:

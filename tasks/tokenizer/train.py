@@ -19,6 +19,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 
 from infra import storage
 from tasks.artifacts import StageOutput
+from tasks.tracking.compute import measured
 from tasks.ingest.stage import read_texts
 from tasks.tokenizer.address import STAGE, VERSION, plan  # noqa: F401 (the stage's address)
 from tasks.tokenizer.config import TokenizerConfig
@@ -87,6 +88,7 @@ def _counted(texts: Iterable[str], on_bytes: Callable[[int], None], every_s: flo
     on_bytes(seen)
 
 
+@measured
 def run_tokenizer(
     cfg: TokenizerConfig, out: StageOutput, train_shards: list[str], train_bytes: int = 0,
     val_shards: list[str] | None = None, on_bytes: Callable[[int], None] | None = None,

@@ -116,6 +116,22 @@ class ComputeConfig(StageConfig):
         None, gt=0.0, description="Node cache for shards read from S3 (WERK_HOME/cache/shards, shared by the node's "
         "workers); least recently used shards make room. Default: no limit.",
     )
+    budget_device_hours: float | None = Field(
+        None, gt=0.0, description="Stop training cleanly, with a checkpoint, once it has used this many device-hours "
+        "(GPUs, or workers on CPU, times wall hours, over every attempt); raise it to resume. Default: no limit.",
+    )
+    grid_gco2_per_kwh: float | None = Field(
+        None, ge=0.0, description="Carbon intensity of the electricity used, in gCO2eq/kWh (your grid's or "
+        "provider's figure): CO2eq is reported only where it is set.",
+    )
+    cpu_watts_per_core: float = Field(
+        10.0, gt=0.0, description="Power drawn per busy CPU core, for energy estimates where the machine exposes no "
+        "energy counter (RAPL).",
+    )
+    gpu_watts: float | None = Field(
+        None, gt=0.0, description="Power drawn per busy GPU, for energy estimates where NVML's energy counter is not "
+        "read; default: no estimate.",
+    )
 
     @model_validator(mode="after")
     def _fsdp_needs_gpu(self) -> "ComputeConfig":

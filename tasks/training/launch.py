@@ -17,8 +17,9 @@ import torch
 
 from infra import storage
 from tasks.artifacts import StageOutput
+from tasks.tracking.compute import measured
 from tasks.training.address import STAGE, VERSION, plan  # noqa: F401 (the stage's address)
-from tasks.training.errors import TrainingStopped
+from tasks.training.errors import BudgetSpent, TrainingStopped
 from tasks.training.job import CHECKPOINT_FILE, PretrainJob
 from tasks.training.record import PretrainOutputs, PretrainRecord, SampleOrder
 
@@ -58,6 +59,7 @@ def _resources(job: PretrainJob) -> dict[str, float]:
     return resources
 
 
+@measured
 def run_pretrain(job: PretrainJob, out: StageOutput, root: str, on_status: Callable[[TrainStatus], None] | None = None) -> PretrainRecord:
     """Train until `train.max_steps`, resuming the run's latest checkpoint if there is one.
 
@@ -100,6 +102,12 @@ def run_pretrain(job: PretrainJob, out: StageOutput, root: str, on_status: Calla
     with result.checkpoint.as_directory() as ckpt_dir:
         state = torch.load(Path(ckpt_dir) / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
     step = int(state.get("global_step", 0))
+    budget = _budget_state(state)
+    if step < job.train.max_steps and budget.get("exhausted"):
+        raise BudgetSpent(
+            f"pretraining used its compute budget ({job.compute.budget_device_hours:g} device-hours; "
+            f"{budget['device_seconds'] / 3600:.4g} spent) at step {step} of {job.train.max_steps}; its checkpoint is "
+            f"saved at {result.checkpoint.path}: raise compute.budget_device_hours and run again to go on")
     if step < job.train.max_steps:
         raise TrainingStopped(
             f"pretraining stopped by {stop.reason or 'request'} at step {step} of {job.train.max_steps}; its "
@@ -124,10 +132,36 @@ def run_pretrain(job: PretrainJob, out: StageOutput, root: str, on_status: Calla
         "kept_checkpoints": kept,
         "parameters": sum(v.numel() for k, v in weights.items() if k != "lm_head.weight"),
         "mlflow_run_id": job.mlflow_run_id,  # where the training curves are, also when this output is reused
+        "device_hours": budget.get("device_seconds", 0.0) / 3600,
+        "flops": training_flops(job, step),
     }
+    from tasks.tracking.compute import so_far
+
+    used = so_far(device_s=summary["device_hours"] * 3600, device="gpu" if job.compute.use_gpu else "cpu-worker",
+                  flops=summary["flops"])
     return out.publish(PretrainRecord, summary=summary,
                        outputs=PretrainOutputs(weights=out.path("model.pt"), config=out.path("model_config.json")),
-                       data=sample_order(job, step))
+                       data=sample_order(job, step), compute=used)
+
+
+def _budget_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The budget guard's state in a Lightning checkpoint (its callbacks' states, by key)."""
+    from tasks.training.budget import STATE_KEY
+
+    return (state.get("callbacks") or {}).get(STATE_KEY) or {}
+
+
+def training_flops(job: PretrainJob, steps: int) -> float:
+    """Training FLOPs: (6·N + attention) per token (`mfu.py`) times the tokens trained."""
+    from models.gpt import GPT, GPTConfig
+    from tasks.training.job import accumulation_steps
+    from tasks.training.mfu import flops_per_token
+
+    with torch.device("meta"):  # counts parameters without allocating them
+        model = GPT(GPTConfig(vocab_size=job.vocab_size, **job.model.gpt_kwargs()))
+    world = job.compute.num_workers
+    tokens = steps * job.train.batch_size * world * accumulation_steps(job, world) * job.model.block_size
+    return flops_per_token(model) * tokens
 
 
 def sample_order(job: PretrainJob, steps: int) -> SampleOrder:

@@ -33,6 +33,8 @@ class PretrainSummary(Record):
     kept_checkpoints: list[KeptCheckpoint] = []  # the newest `train.keep_checkpoints`
     parameters: int  # without the tied output head
     mlflow_run_id: str | None = None  # where the training curves are, also when this output is reused
+    device_hours: float | None = None  # over every attempt (`budget.py`); version 2 on
+    flops: float | None = None  # (6·N + attention) per token x tokens trained; version 2 on
 
 
 class PretrainOutputs(Record):

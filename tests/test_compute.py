@@ -1,0 +1,64 @@
+"""What a stage cost: measured where a counter exists, estimated with its method named elsewhere."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks.stage_record import ComputeUse
+from tasks.tracking.compute import energy, metered, metrics, total
+
+
+def _rapl(root, uj: int, max_uj: int = 1_000_000_000) -> None:
+    for pkg in ("intel-rapl:0", "intel-rapl:1"):
+        d = root / pkg
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "energy_uj").write_text(str(uj))
+        (d / "max_energy_range_uj").write_text(str(max_uj))
+    sub = root / "intel-rapl:0" / "intel-rapl:0:0"  # a sub-domain (core): inside its package's count
+    sub.mkdir(exist_ok=True)
+    (sub / "energy_uj").write_text("123")
+
+
+def test_rapl_energy_is_measured_over_the_block_and_survives_a_counter_wrap(tmp_path):
+    _rapl(tmp_path, 900_000_000)
+    with metered(tmp_path) as used:
+        _rapl(tmp_path, 950_000_000)  # +50 J per package
+        first = used()
+        _rapl(tmp_path, 10_000_000)  # each package's counter wrapped: +110 J since the start
+        second = used()
+    assert first.energy_source == "rapl" and first.energy_j == pytest.approx(100.0)
+    assert second.energy_j == pytest.approx(220.0)
+    assert second.wall_s >= first.wall_s >= 0 and second.cpu_s >= 0
+    spent = energy(second, 10.0, None, 1.0, 250.0)
+    assert spent.kwh == pytest.approx(220.0 / 3.6e6) and spent.method.startswith("measured: RAPL")
+    assert spent.co2_kg == pytest.approx(spent.kwh * 0.25)
+
+
+def test_without_a_counter_energy_is_estimated_and_says_how(tmp_path):
+    with metered(tmp_path / "none") as used:
+        sum(i * i for i in range(200_000))
+        use = used()
+    assert use.energy_j is None and use.cpu_s > 0
+    spent = energy(use, 10.0, None, 1.0, None)
+    assert spent.kwh == pytest.approx(use.cpu_s * 10.0 / 3.6e6) and "estimated" in spent.method
+    assert spent.co2_kg is None  # no grid intensity given: no CO2 figure
+    training = ComputeUse(wall_s=100, cpu_s=10, device_s=200, device="cpu-worker", flops=1e12)
+    spent = energy(training, 10.0, None, 2.0, 100.0)
+    assert spent.kwh == pytest.approx((10 * 10 + 200 * 2 * 10) / 3.6e6)
+    assert "200 worker-s x 2 cores x 10 W" in spent.method
+    gpu = ComputeUse(wall_s=100, cpu_s=10, device_s=3600, device="gpu")
+    assert energy(gpu, 10.0, None, 1.0, 100.0).kwh is None  # no GPU power given: no guess
+    assert energy(gpu, 10.0, 700.0, 1.0, 100.0).kwh == pytest.approx((100 + 3600 * 700) / 3.6e6)
+
+
+def test_a_model_s_cost_sums_its_stages_and_leaves_out_what_is_unknown():
+    a = ComputeUse(wall_s=10, cpu_s=20)
+    b = ComputeUse(wall_s=30, cpu_s=5, device_s=7200, device="cpu-worker", flops=3e15)
+    spent = [(a, energy(a, 10, None, 1, 200)), (b, energy(b, 10, None, 1, 200))]
+    cost = total(spent)
+    assert cost["wall_s"] == 40 and cost["device_hours"] == 2 and cost["flops"] == 3e15
+    assert cost["energy_kwh"] == pytest.approx(sum(e.kwh for _, e in spent))
+    assert cost["co2_kg"] == pytest.approx(cost["energy_kwh"] * 0.2)
+    unknown = total(spent + [(None, energy(None, 10, None, 1, 200))])
+    assert "energy_kwh" not in unknown and "not recorded" in unknown["energy_method"]
+    assert metrics(b, spent[1][1])["compute/device_hours"] == 2 and metrics(None, spent[0][1]) == {}
