@@ -20,6 +20,8 @@ from tasks.config_base import StageConfig
 from tasks.encode.config import EncodeConfig
 from tasks.evaluate.config import EvalConfig
 from tasks.ingest.config import IngestConfig
+from tasks.cards.config import CardsConfig
+from tasks.lineage.config import LineageConfig
 from tasks.registry.config import RegistryConfig
 from tasks.training.config import ComputeConfig, ModelConfig, TrainConfig
 from tasks.tokenizer.config import TokenizerConfig
@@ -45,6 +47,8 @@ class Recipe(StageConfig):
     compute: ComputeConfig = ComputeConfig()
     eval: EvalConfig = EvalConfig()
     registry: RegistryConfig = RegistryConfig()
+    cards: CardsConfig = CardsConfig()
+    lineage: LineageConfig = LineageConfig()
 
     @property
     def registered_model_name(self) -> str:

@@ -80,6 +80,14 @@ def _log_stage(run: Run, record: StageRecord, log_files: list[str], inputs: list
     for uri in log_files:
         run.log_remote_file(uri, "manifest")
     log_datasets(run.client, run.run_id, [*inputs, output_ref(record)])
+    if recipe.lineage.openlineage:
+        from prefect import runtime
+
+        from infra.storage import werk_home
+        from tasks.lineage import openlineage
+
+        openlineage.emit(recipe.lineage, werk_home(), f"{recipe.name}.{record.stage}", record, run.run_id, inputs,
+                         output_ref(record), parent=(f"{recipe.name}.pipeline", str(runtime.flow_run.id or "")))
     # What making the output cost (when reused: what it cost when it was made; werk.cached says so).
     spent = stage_energy(record, recipe)
     run.log_metrics(compute.metrics(record.compute, spent))
@@ -123,6 +131,12 @@ def ingest(recipe: Recipe, root: str, parent_id: str) -> IngestRun:
     from tasks.ingest.report import markdown
 
     report = markdown(stats.model_dump(), f"Ingest: {recipe.name}")
+    from flows.cards import dataset_documents
+
+    card, croissant_doc = dataset_documents(recipe, record)
+    run.log_text(card, "cards/DATASET_CARD.md")
+    run.log_dict(croissant_doc, "cards/croissant.json")
+    create_markdown_artifact(key="dataset-card", markdown=card, description=f"Dataset card of the {recipe.name} corpus")
     run.log_text(report, "manifest/stats.md")
     create_markdown_artifact(key="ingest-stats", markdown=report, description=f"Ingest stats for {recipe.name}")
     warning = story.quarantine_warning(result)
@@ -315,6 +329,7 @@ def register(recipe: Recipe, root: str, parent_id: str, ingest_result: IngestRun
     from mlflow import MlflowClient
 
     from tasks.evaluate.report import flat_metrics, markdown
+    from tasks.governance.flags import pending_for
     from tasks.registry.gate import gate, recorded_decision
     from tasks.registry.register import register_model
 
@@ -322,6 +337,9 @@ def register(recipe: Recipe, root: str, parent_id: str, ingest_result: IngestRun
     name, client = recipe.registered_model_name, MlflowClient()
     keys = {"werk.pretrain_key": pretrain_result.key, "werk.evaluate_key": eval_result.key}
     parent = open_run(parent_id)
+    pending = pending_for(root, ingest_result.record)  # erasures since its data was made: never promoted
+    stages_used = [r.record for r in (ingest_result, tok_result, encode_result, pretrain_result, eval_result)]
+    cost = compute.total([(r.compute, stage_energy(r, recipe)) for r in stages_used])
     prior = client.search_model_versions(
         f"name='{name}' and " + " and ".join(f"tags.`{k}`='{v}'" for k, v in keys.items()))
     with parent.child("register", tags={"werk.cached": bool(prior)}) as run:
@@ -335,12 +353,7 @@ def register(recipe: Recipe, root: str, parent_id: str, ingest_result: IngestRun
                 run.run_id, name, "candidate", pretrain_result.record.outputs.weights, pretrain_result.record.outputs.config,
                 tok_result.tokenizer, tags={**keys, "werk.parent_run_id": parent_id},
             )
-            from tasks.governance.flags import pending_for
-
-            decision = gate(client, name, reg["version"], flat_metrics(report), recipe.registry,
-                            erasure_pending=pending_for(root, ingest_result.record))
-            stages_used = [r.record for r in (ingest_result, tok_result, encode_result, pretrain_result, eval_result)]
-            cost = compute.total([(r.compute, stage_energy(r, recipe)) for r in stages_used])
+            decision = gate(client, name, reg["version"], flat_metrics(report), recipe.registry, erasure_pending=pending)
             for k, v in cost.items():  # what the model cost, from its data to its evaluation
                 client.set_model_version_tag(name, reg["version"], f"compute.{k}", str(v))
             run.log_metrics({f"compute/total_{k}": v for k, v in cost.items() if not isinstance(v, str)})
@@ -360,9 +373,30 @@ def register(recipe: Recipe, root: str, parent_id: str, ingest_result: IngestRun
         mlflow_ui = links.current(tracking_uri()).mlflow
         text = markdown(report, comparison, plot_url=(lambda name: links.mlflow_artifact(
             mlflow_ui, eval_result.run_id, f"manifest/{name}")) if mlflow_ui else None)
+        _documentation(recipe, run, client, name, reg["version"], ingest_result, encode_result, pretrain_result, eval_result,
+                       cost, pending)
         run.set_tags({"werk.model_uri": reg["model_uri"], "werk.model_version": reg["version"],
                       "werk.promoted": decision.promote})
         create_markdown_artifact(key="eval-report", markdown=text, description=f"Evaluation of {recipe.name}")
         return _tell(RegisterRun(run_id=run.run_id, **reg, cached=bool(prior), promoted=decision.promote,
                                  gate=_gate_result(decision)))
 
+
+def _documentation(recipe: Recipe, run: Run, client, name: str, version: str, ing: IngestRun, enc: EncodeRun,
+                   pre: PretrainRun, ev: EvaluateRun, cost: dict[str, Any], pending: list[str]) -> None:
+    """The model card (the version's description in MLflow) and the AI Act training-content summary."""
+    from datetime import datetime, timezone
+
+    from flows.cards import model_documents
+
+    created = int(client.get_model_version(name, version).creation_timestamp)
+    date = datetime.fromtimestamp(created / 1000, timezone.utc).date().isoformat()
+    card, summary_md, summary = model_documents(recipe, name, version, date, ing.record, enc.record, pre.record,
+                                                ev.record, cost, pending)
+    client.update_model_version(name, version, description=card)
+    run.log_text(card, "MODEL_CARD.md")
+    run.log_text(summary_md, "AI_ACT_SUMMARY.md")
+    run.log_dict(summary, "ai_act_summary.json")
+    create_markdown_artifact(key="model-card", markdown=card, description=f"Model card of {name} version {version}")
+    create_markdown_artifact(key="ai-act-summary", markdown=summary_md,
+                             description=f"AI Act training-content summary of {name} version {version}")

@@ -193,6 +193,7 @@ def test_an_erasure_rebuild_rewrites_only_the_parts_that_held_the_text_and_equal
     assert out.key == new.key
     again = stage.run_ingest(cfg, out, files)
     assert again.stats == new.stats and again.manifest_sha256 == new.manifest_sha256
+    assert again.part_sha256 == new.part_sha256 and len(new.part_sha256) >= 3 * 2
     assert _digests(fresh / "ingest" / out.key) == _digests(root / "ingest" / new.key)
     enc = encode_stage.run_encode(ecfg, encode_stage.plan(ecfg, str(fresh), out.key, tok.key), again.shards.model_dump(),
                                   str(fresh / "tokenizer" / tok.key / "tokenizer.json"))

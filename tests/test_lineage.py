@@ -47,3 +47,39 @@ def test_a_shard_shorter_than_one_sample_holds_none_and_shifts_nothing():
     assert first_step(short_first, 0, 0, 5) is None
     assert sample_range(short_first, 1, 0, 40) == sample_range(alone, 0, 0, 40)
     assert first_step(short_first, 1, 10, 12) == first_step(alone, 0, 10, 12)
+
+
+def test_openlineage_events_go_through_the_real_client_s_file_transport(tmp_path):
+    """START and COMPLETE per stage, inputs and outputs named as OpenLineage names datasets, each
+    with its digest as its version, and the pipeline run as parent."""
+    import json
+    from datetime import datetime, timezone
+
+    from tasks.lineage import openlineage
+    from tasks.lineage.config import LineageConfig
+    from tasks.stage_record import ComputeUse
+    from tasks.tokenizer.record import TokenizerOutputs, TokenizerRecord, TokenizerSummary
+    from tasks.tracking.datasets import DatasetRef
+
+    record = TokenizerRecord(stage="tokenizer", key="k1", uri="s3://bucket/store/tokenizer/k1",
+                             completed_at=datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc),
+                             summary=TokenizerSummary(vocab_size=512, eot_id=0, pad_id=1, source="trained", sha256="ab" * 32),
+                             outputs=TokenizerOutputs(tokenizer="s3://bucket/store/tokenizer/k1/tokenizer.json"),
+                             compute=ComputeUse(wall_s=90.0, cpu_s=80.0))
+    source = DatasetRef("ingest:i1", str(tmp_path / "store" / "ingest" / "i1"), "d" * 32, "training")
+    output = DatasetRef("tokenizer:k1", record.uri, "ab" * 16, "output")
+    cfg = LineageConfig(openlineage=True, file=str(tmp_path / "events.jsonl"))
+    flow_run = "0b6f5c3e-8f4e-4f7a-9c1d-2a3b4c5d6e7f"
+    openlineage.emit(cfg, tmp_path, "demo.tokenizer", record, "mlflowrun1", [source], output, ("demo.pipeline", flow_run))
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    start, done = events
+    assert done["eventTime"].startswith("2026-12-02T12:00:00") and start["eventTime"].startswith("2026-12-02T11:58:30")
+    assert (done["job"]["namespace"], done["job"]["name"]) == ("werk", "demo.tokenizer")
+    assert done["run"]["runId"] == openlineage.run_uuid("mlflowrun1") == start["run"]["runId"]
+    assert done["run"]["facets"]["parent"]["run"]["runId"] == flow_run
+    (inp,) = done["inputs"]
+    (out,) = done["outputs"]
+    assert (inp["namespace"], inp["name"]) == ("file", str((tmp_path / "store" / "ingest" / "i1").resolve()))
+    assert (out["namespace"], out["name"]) == ("s3://bucket", "store/tokenizer/k1")
+    assert out["facets"]["version"]["datasetVersion"] == "ab" * 16

@@ -427,6 +427,47 @@ def test_prefect_shows_the_run_summary_and_full_progress(first_run):
     assert artifacts["eval-report"]
 
 
+def test_the_run_documents_its_data_and_model_in_mlflow_and_prefect(first_run):
+    """A dataset card and a Croissant description on the ingest run; the model card as the version's
+    description and MODEL_CARD.md; the AI Act summary with the manifest's numbers; Prefect shows all three."""
+    import asyncio
+
+    import pyarrow.parquet as pq
+    import yaml
+    from mlflow import MlflowClient
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from tasks.tracking.setup import configure
+
+    configure()
+    client = MlflowClient()
+    ids = first_run["mlflow"]["stage_run_ids"]
+    card = Path(client.download_artifacts(ids["ingest"], "cards/DATASET_CARD.md")).read_text()
+    croissant = json.loads(Path(client.download_artifacts(ids["ingest"], "cards/croissant.json")).read_text())
+    manifest = pq.read_table(first_run["artifacts"]["manifest"]).to_pylist()
+    assert yaml.safe_load(card.split("---\n")[1])["pretty_name"].startswith("werk-debug corpus")
+    assert "| parlspeech | public_dataset | CC0-1.0" in card and croissant["recordSet"]
+    version = client.get_model_version(first_run["model_name"], first_run["model_version"])
+    model_card = Path(client.download_artifacts(ids["register"], "MODEL_CARD.md")).read_text()
+    assert version.description == model_card and "model-index" in model_card
+    summary = json.loads(Path(client.download_artifacts(ids["register"], "ai_act_summary.json")).read_text())
+    assert summary["general"]["documents"] == len(manifest)
+    public = summary["sources"]["2.1 Publicly available datasets"]
+    assert {e["name"]: e["documents"] for e in public} == {
+        name: sum(r["source"] == name for r in manifest) for name in ("shakespeare", "parlspeech")}
+    assert summary["compute"]["training_flops"] > 0 and summary["compute"]["energy_kwh"] > 0
+
+    async def read():
+        async with get_client() as prefect:
+            return {key: await prefect.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+                    for key in ("dataset-card", "model-card", "ai-act-summary")}
+
+    shown = asyncio.run(read())
+    for key, found in shown.items():
+        assert any(str(a.flow_run_id) == first_run["prefect_flow_run_id"] for a in found), key
+
+
 def test_changing_a_tokenizer_setting_reruns_tokenization_and_after_but_not_ingest(first_run, prefect_api):
     from flows.pipeline import pipeline
 

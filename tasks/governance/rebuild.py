@@ -92,7 +92,8 @@ def rebuild_ingest(old: IngestRecord, root: str, mapper: Mapper = _local) -> tup
               for split in ("train", "val")}
     record = out.publish(IngestRecord, stats=stats, outputs=_outputs(out), shards=shards, sources=old.sources,
                          manifest_sha256=hashlib.sha256("".join(r["manifest_sha256"] for r in results).encode()).hexdigest(),
-                         rebuilt_from=old.key, erasures=stones.request_ids)
+                         rebuilt_from=old.key, erasures=stones.request_ids,
+                         part_sha256={n: after for r in results for n, (_, after) in sorted(r["files"].items()) if after})
     _remove(work)
     files = [FileChange(name=n, before=b, after=a) for r in results for n, (b, a) in r["files"].items()]
     return record, Rebuilt(stage="ingest", before=old.key, after=record.key, files=files), \
@@ -114,7 +115,12 @@ def _stats(old: IngestStats, results: list[dict[str, Any]]) -> IngestStats:
     rejected, redactions, splits = Counter(old.rejected), Counter(old.redactions), Counter(old.splits.model_dump())
     by_source = {k: Counter(v.model_dump()) for k, v in old.by_source.items()}
     bytes_out = old.bytes_out
+    by_language = {k: Counter(v.model_dump()) for k, v in old.by_language.items()}
+    split_bytes = Counter(old.split_bytes)
     for r in results:
+        for lang, c in r["by_language"].items():
+            by_language[lang].subtract(c)
+        split_bytes.subtract(r["split_bytes"])
         rejected.update(r["rejected"])
         redactions.subtract(r["redactions"])
         splits.subtract(r["kept"])
@@ -125,7 +131,9 @@ def _stats(old: IngestStats, results: list[dict[str, Any]]) -> IngestStats:
     return IngestStats.model_validate({
         **old.model_dump(), "kept": old.kept - erased_kept, "rejected": dict(sorted((k, n) for k, n in rejected.items() if n)),
         "redactions": dict(sorted(((k, n) for k, n in redactions.items() if n), key=lambda kv: (kv[0] not in KINDS, kv[0]))),
-        "splits": dict(splits), "bytes_out": bytes_out, "by_source": {k: dict(v) for k, v in by_source.items()}})
+        "splits": dict(splits), "bytes_out": bytes_out, "by_source": {k: dict(v) for k, v in by_source.items()},
+        "by_language": {k: dict(v) for k, v in sorted(by_language.items()) if v["documents"]},
+        "split_bytes": {s: split_bytes[s] for s in old.split_bytes}})
 
 
 @measured

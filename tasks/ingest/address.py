@@ -32,7 +32,8 @@ def base_key(cfg: IngestConfig, files: dict[str, Any]) -> str:
     from tasks.governance.optout import load as load_opt_outs
 
     # Worker count and where groups are joined are not part of the address: neither changes the output.
-    identity = cfg.model_dump(mode="json", exclude={"num_workers": True, "dedup": {"components_in_memory"}})
+    identity = cfg.model_dump(mode="json", exclude={"num_workers": True, "dedup": {"components_in_memory"},
+                                                    "sources": {"__all__": {"kind", "description", "homepage"}}})
     inputs: dict[str, Any] = {"files": files, "opt_outs": load_opt_outs(cfg.opt_out.lists).digest}
     if cfg.dedup.near:  # near-duplicate verdicts depend on the MinHash library's algorithm
         from tasks.ingest.minhash import ALGORITHM

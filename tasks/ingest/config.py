@@ -23,6 +23,13 @@ class SourceConfig(StageConfig):
     text_field: str = Field("text", description="Field holding the text (JSON, Parquet, HF datasets).")
     id_field: str | None = Field(None, description="Field holding a document id, if any.")
     metadata_fields: list[str] = Field(default_factory=list, description="Fields kept as document metadata.")
+    # How the source is described in the dataset card and the AI Act training-content summary. Not
+    # part of the ingest's address: describing a source differently does not change its documents.
+    kind: Literal["public_dataset", "licensed", "private", "crawled", "user", "synthetic", "other"] = Field(
+        "other", description="What the source is, in the AI Act summary's terms: a public dataset, data licensed "
+        "from or shared by a third party (licensed / private), crawled from the web, user data, synthetic, other.")
+    description: str = Field("", description="One line on what the source holds, for the cards.")
+    homepage: str | None = Field(None, description="Where the source is described or obtained (a URL).")
 
 
 class LengthFilter(StageConfig):

@@ -67,8 +67,8 @@ def load_opt_outs(uris: tuple[str, ...]):
     return _load_opt_outs(list(uris))
 
 
-def _write(uri: str, rows: list[dict], schema: pa.Schema) -> None:
-    write_table(uri, pa.Table.from_pylist(rows, schema=schema))
+def _write(uri: str, rows: list[dict], schema: pa.Schema) -> str:
+    return write_table(uri, pa.Table.from_pylist(rows, schema=schema))
 
 
 @resumable("scan")
@@ -218,18 +218,31 @@ def write_unit(work: Work, index: int, out_uri: str, val_fraction: float, force_
         redactions.update({k: doc[f"pii_{k}"] for k in KINDS})
         if doc["pii_other"]:
             redactions.update(json.loads(doc["pii_other"]))
-    shards = {}
+    shards, files = {}, {}
     for split, docs in splits.items():
         if docs:
-            _write(storage.join(out_uri, shard_name(split, index)), docs, DOCS_SCHEMA)
+            files[shard_name(split, index)] = _write(storage.join(out_uri, shard_name(split, index)), docs, DOCS_SCHEMA)
             shards[split] = shard_name(split, index)
     # Written even when empty, so every unit has its quarantine and manifest parts.
-    _write(storage.join(out_uri, f"quarantine/part-{index:05d}.parquet"), quarantine, QUARANTINE_SCHEMA)
-    _write(storage.join(out_uri, manifest_part(index)), manifest, MANIFEST_SCHEMA)
+    quarantined = f"quarantine/part-{index:05d}.parquet"
+    files[quarantined] = _write(storage.join(out_uri, quarantined), quarantine, QUARANTINE_SCHEMA)
+    files[manifest_part(index)] = _write(storage.join(out_uri, manifest_part(index)), manifest, MANIFEST_SCHEMA)
     return {"kept": len(manifest), "splits": {k: len(v) for k, v in splits.items()}, "rejected": dict(lost),
             "redactions": {k: n for k, n in redactions.items() if n}, "shards": shards, "quarantined": len(quarantine),
             "bytes_out": sum(d["bytes"] for d in manifest), "min_sha": min((d["sha256"] for d in manifest), default=None),
+            "by_language": languages(manifest), "files": files,
+            "split_bytes": {s: sum(d["bytes"] for d in manifest if d["split"] == s) for s in ("train", "val")},
             "manifest_sha256": manifest_digest(manifest)}
+
+
+def languages(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Kept documents and their bytes per language ("und" where none was identified or given)."""
+    found: dict[str, dict[str, int]] = {}
+    for r in rows:
+        c = found.setdefault(r["language"] or "und", {"documents": 0, "bytes": 0})
+        c["documents"] += 1
+        c["bytes"] += r["bytes"]
+    return found
 
 
 def manifest_digest(rows: list[dict[str, Any]]) -> str:

@@ -22,8 +22,8 @@ import pyarrow as pa
 
 from infra import storage
 from tasks.ingest.erasures import purged, tombstones
-from tasks.ingest.process import (DOCS_SCHEMA, MANIFEST_SCHEMA, QUARANTINE_SCHEMA, manifest_digest, manifest_part,
-                                  shard_name)
+from tasks.ingest.process import (DOCS_SCHEMA, MANIFEST_SCHEMA, QUARANTINE_SCHEMA, languages, manifest_digest,
+                                  manifest_part, shard_name)
 from tasks.ingest.pii.redact import KINDS
 from tasks.ingest.work import read_table, write_table
 
@@ -74,7 +74,7 @@ def rebuild_unit(old_uri: str, new_uri: str, work_uri: str, unit: int) -> dict[s
                  for name, sha in before.items()}
         return {"unit": unit, "changed": False, "files": {n: [before[n], after[n]] for n in before},
                 "manifest_sha256": manifest_digest(manifest), "erased_ids": [], "rejected": {}, "kept": {},
-                "redactions": {}, "bytes_out": 0, "by_source": {}}
+                "redactions": {}, "bytes_out": 0, "by_source": {}, "by_language": {}, "split_bytes": {}}
     for i, r in erased.items():
         rows.append({"location": r["location"], "source": r["source"], "reason": "erased",
                      "detail": stones.match(r["doc_id"], r["sha256"], r["source"], r["location"]), "text": None,
@@ -109,12 +109,14 @@ def rebuild_unit(old_uri: str, new_uri: str, work_uri: str, unit: int) -> dict[s
             redactions.update(json.loads(r["pii_other"]))
         c = by_source.setdefault(r["source"], Counter())
         c["kept"] -= 1
+        c["bytes"] -= r["bytes"]
         c["rejected"] += 1
     return {"unit": unit, "changed": True, "files": {n: [before[n], after[n]] for n in before},
             "manifest_sha256": manifest_digest(kept), "erased_ids": [r["doc_id"] for r in erased.values()],
             "rejected": dict(moved), "kept": dict(Counter(r["split"] for r in erased.values())),
             "redactions": {k: n for k, n in redactions.items() if n}, "bytes_out": sum(r["bytes"] for r in erased.values()),
-            "by_source": {k: dict(v) for k, v in by_source.items()}}
+            "by_source": {k: dict(v) for k, v in by_source.items()}, "by_language": languages(list(erased.values())),
+            "split_bytes": {s: sum(r["bytes"] for r in erased.values() if r["split"] == s) for s in ("train", "val")}}
 
 
 def rebuild_index_part(old_uri: str, new_uri: str, name: str, erased_ids: list[str]) -> None:

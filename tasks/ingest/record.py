@@ -13,6 +13,7 @@ class SourceCounts(Record):
     docs_in: int
     kept: int
     rejected: int
+    bytes: int = 0  # of the kept documents (version 2 on)
 
 
 class NearDedupCounts(Record):
@@ -23,6 +24,11 @@ class NearDedupCounts(Record):
     confirmed_pairs: int = 0
     groups: int = 0
     duplicates: int = 0
+
+
+class LanguageCounts(Record):
+    documents: int
+    bytes: int
 
 
 class SplitCounts(Record):
@@ -47,6 +53,9 @@ class IngestStats(Record):
     units: int
     partitions: int
     near_dedup: NearDedupCounts = NearDedupCounts()
+    # Kept documents and bytes per language (ISO 639-1; "und": unidentified). Version 2 on.
+    by_language: dict[str, LanguageCounts] = {}
+    split_bytes: dict[str, int] = {}  # bytes of the kept documents per split (version 2 on)
 
     @model_validator(mode="after")
     def _reconciles(self) -> IngestStats:
@@ -58,6 +67,9 @@ class IngestStats(Record):
                 raise ValueError(f"ingest counts of source {name!r} do not reconcile: {c}")
         if self.kept != self.splits.train + self.splits.val:
             raise ValueError(f"kept {self.kept} documents but the splits hold {self.splits}")
+        if self.by_language and sum(c.documents for c in self.by_language.values()) != self.kept:
+            raise ValueError(f"kept {self.kept} documents but the languages hold "
+                             f"{sum(c.documents for c in self.by_language.values())}")
         return self
 
 
@@ -101,6 +113,9 @@ class IngestRecord(StageRecord):
     manifest_sha256: str | None = None
     rebuilt_from: str | None = None  # the output an erasure rebuilt this one from (its key)
     erasures: list[str] = []  # the erasure requests applied (version 2 on)
+    # sha256 of every file of the output by its path in it (document, quarantine and manifest parts;
+    # grows with the units). Version 2 on.
+    part_sha256: dict[str, str] = {}
 
     @property
     def base_key(self) -> str:

@@ -114,6 +114,7 @@ def run_ingest(
         c = by_source[unit.source.name]
         c["docs_in"] += scan["docs_in"]
         c["kept"] += w["kept"]
+        c["bytes"] += w["bytes_out"]
         c["rejected"] += sum(scan["rejected"].values()) + sum(w["rejected"].values())
     stats = {
         "docs_in": sum(s["docs_in"] for s in scans),
@@ -133,6 +134,8 @@ def run_ingest(
         # Near-duplicate search: unique LSH candidate pairs, those confirmed, the groups they form
         # (with a member that survived exact and id dedup) and the documents only they reject.
         "near_dedup": near,
+        "by_language": _languages(written),
+        "split_bytes": {s: sum(w["split_bytes"][s] for w in written) for s in ("train", "val")},
     }
     checked = IngestStats.model_validate(stats)  # refuses counts that do not reconcile
     shards = {split: [out.path(w["shards"][split]) for w in written if split in w["shards"]] for split in ("train", "val")}
@@ -141,7 +144,8 @@ def run_ingest(
     record = out.publish(IngestRecord, stats=checked, outputs=ingest_outputs(out), shards=shards,
                          sources=[_source_info(s, files[s.name]) for s in cfg.sources],
                          manifest_sha256=hashlib.sha256("".join(digests).encode()).hexdigest(),
-                         erasures=erasures.tombstones(work.uri).request_ids)
+                         erasures=erasures.tombstones(work.uri).request_ids,
+                         part_sha256={name: sha for w in written for name, sha in sorted(w["files"].items())})
     _remove_work(work.uri)
     return record
 
@@ -161,6 +165,14 @@ def _hold_out_one(work: Work, out: StageOutput, cfg: IngestConfig, written: list
     # The unit's marker says what is there now: a rerun after a crash from here reads the truth.
     storage.write_json(work.marker("write", unit), written[unit])
     return written
+
+
+def _languages(written: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    total: dict[str, Counter] = {}
+    for w in written:
+        for lang, c in w.get("by_language", {}).items():
+            total.setdefault(lang, Counter()).update(c)
+    return {lang: dict(total[lang]) for lang in sorted(total)}
 
 
 def _source_info(src: Any, files: Any) -> SourceInfo:

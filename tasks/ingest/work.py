@@ -108,9 +108,17 @@ def list_files(uri: str) -> list[str]:
     return sorted(prefix + p for p in found if not posixpath.basename(p).startswith("."))
 
 
-def write_table(uri: str, table: pa.Table) -> None:
+def write_table(uri: str, table: pa.Table) -> str:
+    """Write a Parquet file (atomically published); returns its sha256."""
+    import hashlib
+    import io
+
+    buffer = io.BytesIO()  # one part in memory, as the table already is
+    pq.write_table(table, buffer, compression="zstd")
+    data = buffer.getvalue()
     with storage.open_write(uri) as fh:
-        pq.write_table(table, fh, compression="zstd")
+        fh.write(data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def read_table(uri: str | list[str], schema: pa.Schema | None = None, **kwargs: Any) -> pa.Table:
