@@ -23,6 +23,7 @@ and publish the same content-addressed output.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +56,21 @@ class StageCache(CachePolicy):
             return None
         out = self.address(**inputs)
         wrapper = TaskSource().compute_key(task_ctx, inputs, flow_parameters)
-        return out.path(RECORDS, f"{wrapper}.json")
+        # A stored result is read back into today's types: one written under another layout of
+        # the records is not replayed (the stage body then reads its record, or refuses it clearly).
+        return out.path(RECORDS, f"{wrapper}-{results_schema()}.json")
+
+
+@functools.lru_cache(maxsize=1)
+def results_schema() -> str:
+    """A short hash of the JSON schema of every stage task's result type."""
+    import json
+
+    from flows import results
+
+    schemas = [t.model_json_schema() for t in (results.IngestRun, results.TokenizerRun, results.EncodeRun,
+                                                 results.PretrainRun, results.EvaluateRun, results.RegisterRun)]
+    return hashlib.sha256(json.dumps(schemas, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def result_storage(root: str) -> Path | WritableFileSystem:

@@ -14,6 +14,11 @@ from tasks.cards.model_card import model_card
 from tasks.ingest.record import IngestRecord
 
 
+def _pii_kinds(recipe: Recipe) -> list[str]:
+    pii = recipe.ingest.pii
+    return [*pii.kinds, *(["custom recognisers"] if pii.recognizers else [])] if pii.enabled else []
+
+
 def corpus_name(recipe: Recipe, ingest: IngestRecord) -> str:
     return f"werk-{recipe.name} corpus {ingest.key}"
 
@@ -26,7 +31,7 @@ def dataset_documents(recipe: Recipe, ingest: IngestRecord, mapper=None) -> tupl
     """The dataset card (Markdown) and the Croissant description (JSON-LD) of an ingest output."""
     comp = composition(recipe, ingest)
     description = f"The corpus of the Werk recipe `{recipe.name}`" + (f": {recipe.description}" if recipe.description else ".")
-    card = dataset_card(comp, corpus_name(recipe, ingest), description, recipe.cards.limitations)
+    card = dataset_card(comp, corpus_name(recipe, ingest), description, recipe.cards.limitations, _pii_kinds(recipe))
     kwargs = {"mapper": mapper} if mapper else {}
     return card, croissant(ingest, comp, corpus_name(recipe, ingest), description, **kwargs)
 
@@ -38,5 +43,5 @@ def model_documents(recipe: Recipe, name: str, version: str, date: str, ingest: 
     card = model_card(name, version, recipe, pretrain, evaluate.summary, comp, cost, erasure_pending,
                       encode.summary.vocab_size)
     summary = ai_act.summary(comp, name, version, date, cost, recipe.cards.provider, recipe.cards.contact,
-                             recipe.ingest.opt_out.lists, list(recipe.ingest.pii.kinds) if recipe.ingest.pii.enabled else [])
+                             recipe.ingest.opt_out.lists, _pii_kinds(recipe))
     return card, ai_act.markdown(summary), summary.model_dump(mode="json")

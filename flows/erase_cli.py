@@ -58,17 +58,18 @@ def erase(
         _fail("say what to erase: --doc DOC_ID (repeatable) or --match TEXT, or ask for --status")
     if not reason:
         _fail("--reason is required: the register keeps why each erasure was made")
-    import hashlib
-
     from tasks.governance.erase import erase as run_erase, find_docs
 
     found = find_docs(where, doc, source) if doc else []
+    missing = sorted(set(doc or []) - {f.doc_id for f in found})
+    for doc_id in missing:
+        console.print(f"[yellow]warning:[/] no document {escape(doc_id)} under {escape(where)}: not erased")
     if match:
         found += _matches(where, match, regex, source)
     if not found:
         _fail(f"no document under {where} matched: nothing was erased", code=1)
-    query = register.Query(doc_ids=sorted(doc or []), source=source, match_is_regex=regex,
-                           match_sha256=hashlib.sha256(match.encode()).hexdigest() if match else None)
+    query = register.Query(doc_ids=sorted({f.doc_id for f in found if f.doc_id in set(doc or [])}), source=source,
+                           text_search=bool(match), regex=regex)
     result = run_erase(where, found, reason, query, client=client, keep_champion=_keep_champion(client))
     if as_json:
         typer.echo(result.model_dump_json())
@@ -83,6 +84,13 @@ def erase(
     for v in result.flagged:
         out.print(f"  [yellow]{escape(v.name)} v{v.version}[/] tagged gdpr.erasure_pending"
                   + (", no longer @champion" if v.lost_champion else ""))
+    _warn_partial(result.partial)
+
+
+def _warn_partial(partial: list[str]) -> None:
+    for uri in partial:
+        console.print(f"[yellow]warning:[/] unfinished ingest output {escape(uri)} (a crashed or running ingest) may "
+                      "hold erased text in its work files: delete it once no ingest runs")
 
 
 def _matches(root: str, pattern: str, regex: bool, source: str | None):
@@ -100,8 +108,12 @@ def _status(root: str, client, as_json: bool) -> None:
     from tasks.governance import register
     from tasks.governance.flags import still_to_retrain
 
+    from tasks.governance.rebuild import finish_removals, partial_outputs
+
     requests = register.requests(root)
     waiting = still_to_retrain(client)
+    finished = finish_removals(root)
+    partial = partial_outputs(root)
     open_ids = {r for v in waiting for r in v.requests}
     register.audit(root, "status", [], {"open": sorted(open_ids)})
     if as_json:
@@ -109,7 +121,8 @@ def _status(root: str, client, as_json: bool) -> None:
 
         typer.echo(json.dumps({"requests": [{"id": r.id, "at": r.at.isoformat(), "who": r.who, "reason": r.reason,
                                              "documents": len(r.tombstones), "open": r.id in open_ids} for r in requests],
-                               "to_retrain": [v.model_dump() for v in waiting]}))
+                               "to_retrain": [v.model_dump() for v in waiting], "removals_finished": finished,
+                               "partial_outputs": partial}))
         return
     out = Console()
     table = Table(title=f"Erasure requests under {root}")
@@ -121,6 +134,9 @@ def _status(root: str, client, as_json: bool) -> None:
     out.print(table)
     for v in waiting:
         out.print(f"  to retrain: {escape(v.name)} v{v.version} ({', '.join(v.requests)})")
+    for uri in finished:
+        out.print(f"  finished removing {escape(uri)} (an interrupted erasure)")
+    _warn_partial(partial)
 
 
 def _fail(message: str, code: int = 2) -> None:

@@ -65,8 +65,10 @@ def _show_doc(found) -> None:
             for t in enc.trainings:
                 versions = ", ".join(f"{v.name} v{v.version}" + (f" @{','.join(v.aliases)}" if v.aliases else "")
                                      for v in t.model_versions) or "none registered"
-                table.add_row(t.pretrain_key, "never" if t.first_step is None else f"{t.first_step:,}",
-                              f"{t.steps:,}", versions)
+                step = ("unknown (its shard was rewritten by an erasure)" if t.shard_rewritten
+                        else "never" if t.first_step is None else f"{t.first_step:,}")
+                before = f" (on encode {t.via_erased_encode}, replaced by an erasure)" if t.via_erased_encode else ""
+                table.add_row(t.pretrain_key + before, step, f"{t.steps:,}", versions)
             if enc.trainings:
                 out.print(table)
 

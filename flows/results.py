@@ -1,7 +1,8 @@
 """What each stage task returns to the flow: the stage's typed record, and what this run did with it.
 
 The record (`tasks/<stage>/record.py`) is the stage's published contract, the same whether the
-stage ran now or its output was reused; `cached` and `run_id` belong to this flow run only.
+stage ran now or its output was reused. `cached` says whether this flow run reused it; `run_id`
+is the MLflow run that recorded the stage (on a Prefect cache hit, that of the run that first did).
 Prefect persists these as JSON (`flows/caching.py`) and validates them back into these types.
 """
 

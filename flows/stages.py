@@ -71,23 +71,27 @@ def _record(parent_id: str, record: StageRecord, cached: bool, log_files: list[s
     input and output datasets, and what making the output cost."""
     parent = open_run(parent_id)
     with parent.child(record.stage, tags={"werk.key": record.key, "werk.cached": cached, "werk.uri": record.uri}) as run:
-        _log_stage(run, record, log_files, inputs, recipe)
+        _log_stage(run, record, log_files, inputs, recipe, cached)
     return run
 
 
-def _log_stage(run: Run, record: StageRecord, log_files: list[str], inputs: list[DatasetRef], recipe: Recipe) -> None:
+def _log_stage(run: Run, record: StageRecord, log_files: list[str], inputs: list[DatasetRef], recipe: Recipe,
+               cached: bool) -> None:
     run.log_dict(record.model_dump(mode="json", by_alias=True), "manifest/_SUCCESS.json")
     for uri in log_files:
         run.log_remote_file(uri, "manifest")
     log_datasets(run.client, run.run_id, [*inputs, output_ref(record)])
-    if recipe.lineage.openlineage:
+    if recipe.lineage.openlineage and not cached:  # a reused output was made by a run that said so then
         from prefect import runtime
 
         from infra.storage import werk_home
         from tasks.lineage import openlineage
 
-        openlineage.emit(recipe.lineage, werk_home(), f"{recipe.name}.{record.stage}", record, run.run_id, inputs,
-                         output_ref(record), parent=(f"{recipe.name}.pipeline", str(runtime.flow_run.id or "")))
+        try:
+            openlineage.emit(recipe.lineage, werk_home(), f"{recipe.name}.{record.stage}", record, run.run_id, inputs,
+                             output_ref(record), parent=(f"{recipe.name}.pipeline", str(runtime.flow_run.id or "")))
+        except Exception as exc:  # noqa: BLE001 - a lineage server down must not fail a stage whose output is published
+            _warn(record.stage, f"OpenLineage events not sent: {type(exc).__name__}: {exc}")
     # What making the output cost (when reused: what it cost when it was made; werk.cached says so).
     spent = stage_energy(record, recipe)
     run.log_metrics(compute.metrics(record.compute, spent))
@@ -252,7 +256,8 @@ def pretrain(recipe: Recipe, root: str, parent_id: str, tok_result: TokenizerRun
                 record = launch.run_pretrain(job, out, root, on_status=watch)
             progress.finish()
         enc = encode_result.record
-        _log_stage(run, record, [], [split_ref(enc, "train", "training"), split_ref(enc, "val", "validation")], recipe)
+        _log_stage(run, record, [], [split_ref(enc, "train", "training"), split_ref(enc, "val", "validation")], recipe,
+                   cached)
         run.log_metrics({"parameters": record.summary.parameters, "global_step": record.summary.global_step})
         return _tell(PretrainRun(record=record, cached=cached, run_id=run.run_id))
 

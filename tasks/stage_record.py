@@ -28,7 +28,9 @@ class Record(BaseModel):
     """Base of every part of a stage record: frozen, and refusing fields it does not declare, so a
     stage that starts writing something new must declare it here first."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # A NaN or infinite metric (a diverged step) is written as JSON's NaN/Infinity, which Python reads
+    # back, rather than null, which a float field would refuse: a record must always read again.
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
 
 
 class Address(Record):

@@ -58,9 +58,10 @@ def test_composition_equals_the_manifest(corpus):
     assert {k: (v.documents, v.bytes) for k, v in comp.splits.items()} == _counted(m, lambda r: r["split"])
     web = [r for r in m if r["source"] == "web"]
     hosts = _counted(web, lambda r: json.loads(r["metadata"])["url"].split("/")[2].removeprefix("www."))
-    assert {k: (v.documents, v.bytes) for k, v in comp.domains.items()} == hosts
-    assert list(comp.domains) == sorted(hosts, key=lambda h: (-hosts[h][1], h))  # largest first
-    assert len(comp.top_domains()) == 1  # the top 10 % of three domains
+    assert list(comp.domains) == ["web"]  # crawled sources only
+    assert {k: (v.documents, v.bytes) for k, v in comp.domains["web"].items()} == hosts
+    assert list(comp.domains["web"]) == sorted(hosts, key=lambda h: (-hosts[h][1], h))  # largest first
+    assert len(comp.top_domains("web")) == 1 and comp.top_domains("plays") == []  # the top 10 % of three, rounded up
 
 
 def test_dataset_card_and_a_croissant_that_mlcroissant_validates_and_reads(corpus, tmp_path):
@@ -117,7 +118,7 @@ def test_ai_act_summary_has_every_template_section_with_the_manifest_s_numbers(c
     (crawled,) = s.sources[ai_act.SECTIONS["crawled"]]
     (public,) = s.sources[ai_act.SECTIONS["public_dataset"]]
     assert (crawled.documents, public.documents) == (by_source["web"][0], by_source["plays"][0])
-    assert crawled.domains == [(d, v.bytes) for d, v in comp.top_domains()] and public.homepage
+    assert crawled.domains == [(d, v.bytes) for d, v in comp.top_domains("web")] and public.homepage
     assert s.sources[ai_act.SECTIONS["synthetic"]] == []
     assert s.processing.rejected == {k: v for k, v in corpus["record"].stats.rejected.items() if k.startswith("too_")}
     assert s.compute.training_flops == 3.2e15 and s.compute.wall_hours == 2.0 and "1.5" in text

@@ -17,6 +17,11 @@ def _rapl(root, uj: int, max_uj: int = 1_000_000_000) -> None:
     sub = root / "intel-rapl:0" / "intel-rapl:0:0"  # a sub-domain (core): inside its package's count
     sub.mkdir(exist_ok=True)
     (sub / "energy_uj").write_text("123")
+    psys = root / "intel-rapl:2"  # the platform zone: it contains the packages, so it is not added
+    psys.mkdir(exist_ok=True)
+    (psys / "name").write_text("psys\n")
+    (psys / "energy_uj").write_text(str(uj * 7))
+    (psys / "max_energy_range_uj").write_text(str(max_uj * 7))
 
 
 def test_rapl_energy_is_measured_over_the_block_and_survives_a_counter_wrap(tmp_path):
@@ -32,6 +37,9 @@ def test_rapl_energy_is_measured_over_the_block_and_survives_a_counter_wrap(tmp_
     spent = energy(second, 10.0, None, 1.0, 250.0)
     assert spent.kwh == pytest.approx(220.0 / 3.6e6) and spent.method.startswith("measured: RAPL")
     assert spent.co2_kg == pytest.approx(spent.kwh * 0.25)
+    on_gpus = second.model_copy(update={"device": "gpu", "device_s": 3600.0})
+    assert energy(on_gpus, 10.0, 700.0, 1.0, None).kwh == pytest.approx((220.0 + 3600 * 700) / 3.6e6)
+    assert energy(on_gpus, 10.0, None, 1.0, None).kwh is None  # the GPUs' share is not RAPL's to measure
 
 
 def test_without_a_counter_energy_is_estimated_and_says_how(tmp_path):

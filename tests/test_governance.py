@@ -201,3 +201,46 @@ def test_an_erasure_rebuild_rewrites_only_the_parts_that_held_the_text_and_equal
         new_enc.summary.model_dump()["splits"]["train"]["sha256"]
     assert _digests(fresh / "encode" / enc.key) == _digests(root / "encode" / new_enc.key)
     assert IngestRecord.read(new.uri).rebuilt_from == old.key
+
+
+def test_erasing_the_same_documents_again_finishes_and_undoes_nothing(tmp_path):
+    """A rerun of an erasure (after an interruption) leaves the rebuilt outputs alone, finishes a
+    half-done removal, and no erasure stays pending for the rebuilt data."""
+    from tasks.governance.erase import erase, find_docs, find_matches
+    from tasks.governance.flags import pending_for
+    from tasks.ingest.record import IngestRecord
+
+    corpus = _corpus(tmp_path / "c")
+    root = str(tmp_path / "store")
+    cfg = _cfg(corpus)
+    out, files = stage.plan(cfg, root)
+    old = stage.run_ingest(cfg, out, files)
+    first = erase(root, find_docs(root, ["web/w2"]), "first", register.Query(doc_ids=["web/w2"]))
+    (rebuilt,) = first.rebuilt
+    new = IngestRecord.read(str(Path(root, "ingest", rebuilt.after)))
+    assert first.removed == [old.uri] and pending_for(root, new) == []
+    # Interrupted while deleting: the old output's erasure record and a leftover file.
+    Path(old.uri, "train").mkdir()
+    Path(old.uri, "train", "part-00000.parquet").write_bytes(b"left over")
+    again = erase(root, find_docs(root, ["web/w2"]), "again", register.Query(doc_ids=["web/w2"]))
+    assert [f.where for f in again.found] == ["quarantine"]  # only its erased record is left
+    assert again.rebuilt == [] and again.removed == [old.uri]  # the leftover, not the rebuilt output
+    assert [p.name for p in Path(old.uri).iterdir()] == ["_ERASED.json"]
+    assert IngestRecord.read(new.uri) == new and pending_for(root, new) == []
+    assert len(register.requests(root)) == 2
+    # A text search finds nothing erased: erased records keep no text.
+    assert find_matches(root, "bridge over the river") == []
+
+
+def test_tombstones_know_a_document_by_id_and_hash_and_a_source_however_it_is_written(tmp_path):
+    stone = register.Tombstone(request_id="r", doc_id="web/1", sha256="ab", source="web", source_uri=f"{tmp_path}/web/",
+                               location="web.jsonl:3")
+    assert stone.keys() == ["web/1", "ab"]  # not its place: another record may sit there later
+    record_only = stone.model_copy(update={"doc_id": None, "sha256": None})
+    assert record_only.keys() == ["web\tweb.jsonl:3"]
+    root = str(tmp_path / "store")
+    register.append(root, register.new_request("r", register.Query(), [stone]))
+    for written in (f"{tmp_path}/web", f"{tmp_path}/web/", f"{tmp_path}/x/../web"):
+        assert register.applicable(root, [written]).requests.keys() == {"web/1", "ab"}
+    assert register.source_key("s3://b/p/") == register.source_key("s3://b/p") == "s3://b/p"
+    assert register.applicable(root, [f"{tmp_path}/other"]).digest is None

@@ -115,6 +115,15 @@ def test_erase_a_document_rebuild_only_what_held_it_flag_the_model_and_retrain(w
     assert new["ingest"]["key"] == ingest_change["after"] and new["tokenizer_sha256"] == old["tokenizer_sha256"]
     gone = _werk(env, "lineage", "doc", doc["doc_id"])
     assert gone.returncode == 1 and "no kept document" in gone.stderr
+    # Another document, in a unit the erasure copied: both versions trained on it, the first on the
+    # encode output the erasure replaced, at the same tokens (so at a known step).
+    other = next(r for r in rows if r["split"] == "train" and r["shard"] != doc["shard"])
+    (ing,) = _json(env, "lineage", "doc", other["doc_id"])["found_in"]
+    (enc,) = ing["encodings"]
+    by_version = {v["version"]: t for t in enc["trainings"] for v in t["model_versions"]}
+    assert set(by_version) == {"1", "2"}
+    assert by_version["1"]["via_erased_encode"] == encode_change["before"] and not by_version["1"]["shard_rewritten"]
+    assert by_version["2"]["via_erased_encode"] is None
 
 
 def test_match_erases_a_planted_sentence_across_sources_and_the_register_outlives_the_home(world):

@@ -95,7 +95,7 @@ def size_band(tokens: int | None) -> str:
 
 
 def _entry(s: SourceShare, comp: Composition) -> SourceEntry:
-    domains = [(d, v.bytes) for d, v in comp.top_domains()] if s.kind == "crawled" else []
+    domains = [(d, v.bytes) for d, v in comp.top_domains(s.name)] if s.kind == "crawled" else []
     return SourceEntry(name=s.name, description=s.description, homepage=s.homepage, license=s.license,
                        documents=s.documents, share=s.documents / comp.documents if comp.documents else 0.0, domains=domains)
 
@@ -117,8 +117,9 @@ def summary(comp: Composition, model_name: str, version: str, date: str, cost: d
         illegal_content_measures="Documents are filtered by length, quality heuristics and language; no classifier "
         "for illegal content is applied by Werk.",
         rejected=dict(sorted(quality.items())),
-        personal_data_measures=f"Pattern-based redaction of {', '.join(pii_kinds)} before tokenization; erasure requests "
-        "applied by tombstone at every ingest of their sources.",
+        personal_data_measures=(f"Pattern-based redaction of {', '.join(pii_kinds)} before tokenization" if pii_kinds
+                                else "No redaction of personal data was configured")
+        + "; erasure requests applied by tombstone at every ingest of their sources.",
         redactions=dict(comp.redactions), erasures=list(comp.erasures))
     compute = ComputeBlock(
         training_flops=cost.get("flops"), device_hours=cost.get("device_hours"),

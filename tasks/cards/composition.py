@@ -9,6 +9,7 @@ describes. Sizes grow with sources, licences, languages and domains, never with 
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from urllib.parse import urlsplit
 
@@ -51,7 +52,7 @@ class Composition(BaseModel):
     sources: list[SourceShare]
     languages: dict[str, Share]
     licenses: dict[str, Share]
-    domains: dict[str, Share]  # crawled sources' web domains, largest first (all of them)
+    domains: dict[str, dict[str, Share]]  # per crawled source: its web domains, largest first (all of them)
     rejected: dict[str, int]  # documents per reason
     redactions: dict[str, int]
     near_duplicates: int
@@ -59,9 +60,10 @@ class Composition(BaseModel):
     opted_out: int
     latest_collection: str | None  # when the ingest was made: the latest date data was collected
 
-    def top_domains(self) -> list[tuple[str, Share]]:
-        n = max(1, round(len(self.domains) * TOP_DOMAINS)) if self.domains else 0
-        return list(self.domains.items())[:n]
+    def top_domains(self, source: str) -> list[tuple[str, Share]]:
+        """A crawled source's largest domains: the top 10 % of them by bytes (at least one)."""
+        mine = self.domains.get(source, {})
+        return list(mine.items())[:math.ceil(len(mine) * TOP_DOMAINS)]
 
 
 def compose(ingest: IngestRecord, sources: list, tokens: int | None = None, url_field: str = "url") -> Composition:
@@ -90,15 +92,15 @@ def compose(ingest: IngestRecord, sources: list, tokens: int | None = None, url_
         licenses=dict(sorted(licenses.items())), domains=_domains(ingest, crawled, url_field) if crawled else {},
         rejected=dict(stats.rejected), redactions=dict(stats.redactions), near_duplicates=stats.near_dedup.duplicates,
         erasures=list(ingest.erasures), opted_out=stats.rejected.get("opted_out", 0),
-        latest_collection=ingest.completed_at.date().isoformat())
+        latest_collection=(ingest.collected_at or ingest.completed_at).date().isoformat())
 
 
-def _domains(ingest: IngestRecord, crawled: list[str], url_field: str) -> dict[str, Share]:
-    """Web domains of the crawled sources' kept documents, largest first. One manifest part in
-    memory at a time; the counter grows with the distinct domains."""
+def _domains(ingest: IngestRecord, crawled: list[str], url_field: str) -> dict[str, dict[str, Share]]:
+    """Web domains of each crawled source's kept documents, largest first. One manifest part in
+    memory at a time; the counters grow with the distinct domains."""
     from tasks.ingest.work import read_table
 
-    found: dict[str, Counter] = {}
+    found: dict[str, dict[str, Counter]] = {}
     for name in sorted(n for n in ingest.part_sha256 if n.startswith("manifest/")):
         rows = read_table(storage.join(ingest.uri, name), columns=["source", "bytes", "metadata"],
                           filters=[("source", "in", crawled)]).to_pylist()
@@ -106,7 +108,8 @@ def _domains(ingest: IngestRecord, crawled: list[str], url_field: str) -> dict[s
             url = json.loads(r["metadata"]).get(url_field) if r["metadata"] else None
             host = (urlsplit(url).hostname or "") if isinstance(url, str) else ""
             if host:
-                c = found.setdefault(host.lower().removeprefix("www."), Counter())
+                c = found.setdefault(r["source"], {}).setdefault(host.lower().removeprefix("www."), Counter())
                 c["documents"] += 1
                 c["bytes"] += r["bytes"]
-    return {k: Share(**c) for k, c in sorted(found.items(), key=lambda kv: (-kv[1]["bytes"], kv[0]))}
+    return {source: {k: Share(**c) for k, c in sorted(hosts.items(), key=lambda kv: (-kv[1]["bytes"], kv[0]))}
+            for source, hosts in sorted(found.items())}

@@ -7,15 +7,21 @@ from __future__ import annotations
 from tasks.cards.composition import Composition
 from tasks.cards.tables import front_matter, n, pct, size_category, table
 
+def _pii(kinds: list[str]) -> str:
+    if not kinds:
+        return "Personal data is not redacted: the recipe turned redaction off (ingest.pii.enabled: false)."
+    return (f"Personal data is redacted by pattern ({', '.join(kinds)}); names, postal addresses and other free-text "
+            "identifiers are not, unless the recipe adds a recogniser.")
+
+
 LIMITATIONS = [
-    "Personal data is redacted by pattern (e-mail addresses, IBANs, payment cards, phone numbers, IP addresses); names, "
-    "postal addresses and other free-text identifiers are not, unless the recipe adds a recogniser.",
     "Languages are identified per document (CLD2); short or mixed-language documents may be misattributed.",
     "Near-duplicates are found by MinHash over word shingles: paraphrases and translations are not duplicates to it.",
 ]
 
 
-def dataset_card(comp: Composition, name: str, description: str, extra_limitations: list[str] = ()) -> str:
+def dataset_card(comp: Composition, name: str, description: str, extra_limitations: list[str] = (),
+                 pii_kinds: list[str] = ("email", "iban", "card", "phone", "ip")) -> str:
     languages = [k for k in comp.languages if k != "und"]
     meta = {
         "pretty_name": name,
@@ -50,9 +56,9 @@ def dataset_card(comp: Composition, name: str, description: str, extra_limitatio
         where = f" ({s.homepage})" if s.homepage else ""
         lines.append(f"- **{s.name}**{where}: {s.description or 'no description given'}. Read from `{s.uri}`"
                      + (f", {n(s.files)} file(s)" if s.files is not None else "") + f"; {n(s.documents_in)} records read.")
-    if comp.domains:
-        lines += ["", "Crawled web domains, largest first (top 10 % by bytes):", ""]
-        lines += table(["domain", "documents", "bytes"], [(d, n(v.documents), n(v.bytes)) for d, v in comp.top_domains()])
+    for source in comp.domains:
+        lines += ["", f"Web domains of {source}, largest first (the top 10 % by bytes):", ""]
+        lines += table(["domain", "documents", "bytes"], [(d, n(v.documents), n(v.bytes)) for d, v in comp.top_domains(source)])
     lines += ["", "## Processing", "",
               "Every record is cleaned (strict UTF-8, NFC, control characters removed), filtered, deduplicated "
               "(exact, by id, near-duplicate), redacted and split by content hash. Rejected records, per reason:", ""]
@@ -61,5 +67,5 @@ def dataset_card(comp: Composition, name: str, description: str, extra_limitatio
     lines += table(["kind", "redactions"], [(k, n(v)) for k, v in comp.redactions.items()] or [("none", "0")])
     lines += ["", f"Opted-out documents rejected before processing: {n(comp.opted_out)}. "
               f"Erasure requests applied: {', '.join(comp.erasures) or 'none'}.", ""]
-    lines += ["## Known limitations", ""] + [f"- {x}" for x in [*LIMITATIONS, *extra_limitations]] + [""]
+    lines += ["## Known limitations", ""] + [f"- {x}" for x in [_pii(list(pii_kinds)), *LIMITATIONS, *extra_limitations]] + [""]
     return "\n".join(lines)

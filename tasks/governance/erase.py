@@ -23,7 +23,9 @@ from infra import storage
 from tasks.encode.record import EncodeRecord
 from tasks.governance import register
 from tasks.governance.flags import FlaggedVersion, flag_versions
-from tasks.governance.rebuild import Mapper, Rebuilt, _local, rebuild_encode, rebuild_ingest, remove
+from tasks.artifacts import StageOutput
+from tasks.governance.rebuild import (Mapper, Rebuilt, _local, finish_removals, partial_outputs, rebuild_encode,
+                                      rebuild_ingest, remove)
 from tasks.ingest.record import IngestRecord
 from tasks.lineage.published import published
 from tasks.training.record import PretrainRecord
@@ -51,6 +53,9 @@ class ErasureResult(BaseModel):
     rebuilt: list[Rebuilt]
     removed: list[str]  # old outputs deleted
     flagged: list[FlaggedVersion]
+    # Unfinished ingest outputs (a crashed or running ingest): their work files may hold erased text,
+    # and no rerun will finish them under the new tombstones. Delete them once no ingest runs.
+    partial: list[str] = []
 
 
 def _quarantine_rows(ingest: IngestRecord, **filters: Any) -> list[dict[str, Any]]:
@@ -69,7 +74,7 @@ def find_docs(root: str, doc_ids: list[str], source: str | None = None) -> list[
     from tasks.ingest.lookup import locate
 
     found = []
-    for ing in published(root, IngestRecord, []):
+    for ing in published(root, IngestRecord):
         for doc_id in doc_ids:
             row = locate(ing.uri, doc_id)
             if row and (source is None or row["source"] == source):
@@ -100,7 +105,10 @@ def search_unit(ingest_uri: str, unit: int, pattern: str, regex: bool, source: s
                     hits.append({**row, "where": "kept", "reason": None})
     for row in read_table(storage.join(ingest_uri, quarantine_part(unit))).to_pylist():
         if row["text"] and (source is None or row["source"] == source) and matches(row["text"]):
-            hits.append({k: row.get(k) for k in ("doc_id", "sha256", "source", "location", "reason")} | {"where": "quarantine"})
+            hit = {k: row.get(k) for k in ("doc_id", "sha256", "source", "location", "reason")} | {"where": "quarantine"}
+            if row["reason"] == "duplicate_id":  # its id is the kept holder's, whose text did not match
+                hit["doc_id"] = None
+            hits.append(hit)
     return hits
 
 
@@ -109,14 +117,14 @@ def find_matches(root: str, pattern: str, regex: bool = False, source: str | Non
     if regex:
         re.compile(pattern)  # a bad pattern fails here, not in a hundred tasks
     found = []
-    for ing in published(root, IngestRecord, []):
+    for ing in published(root, IngestRecord):
         units = mapper(search_unit, [(ing.uri, u, pattern, regex, source) for u in range(ing.stats.units)])
         found += [Found(ingest_key=ing.key, **hit) for hits in units for hit in hits]
     return found
 
 
 def tombstones(root: str, found: list[Found]) -> list[register.Tombstone]:
-    uris = {ing.key: {s.name: s.uri for s in ing.sources} for ing in published(root, IngestRecord, [])}
+    uris = {ing.key: {s.name: s.uri for s in ing.sources} for ing in published(root, IngestRecord)}
     return [register.Tombstone(request_id="", doc_id=f.doc_id, sha256=f.sha256, source=f.source,
                                source_uri=uris[f.ingest_key][f.source], location=f.location) for f in found]
 
@@ -124,40 +132,48 @@ def tombstones(root: str, found: list[Found]) -> list[register.Tombstone]:
 def erase(root: str, found: list[Found], reason: str, query: register.Query, by: str | None = None,
           client: Any | None = None, mapper: Mapper = _local,
           keep_champion: Callable[[Any], bool] = lambda version: False) -> ErasureResult:
-    """Tombstone `found`, rebuild the outputs of their sources, delete the old ones, flag models."""
+    """Tombstone `found`, flag the models trained on them, rebuild the outputs of their sources,
+    delete the old ones. Outputs that already hold every tombstone are left alone, so running it
+    again for the same documents finishes an interrupted erasure and undoes nothing."""
     if not found:
         raise ValueError("no document matched: nothing to erase")
     request = register.new_request(reason, query, tombstones(root, found), by)
     register.append(root, request)
-    rebuilt, removed, old_encodes = [], [], []
-    source_uris = {t.source_uri for t in request.tombstones}
-    encodes = published(root, EncodeRecord, [])
-    for ing in published(root, IngestRecord, []):
-        if not source_uris & {s.uri for s in ing.sources}:
+    removed = finish_removals(root)  # an earlier erasure interrupted while deleting
+    ingests, encodes = published(root, IngestRecord), published(root, EncodeRecord)  # unreadable: raise, never skip
+    # Models first: a crash in a rebuild must not leave @champion on a model trained on erased text.
+    held = {f.ingest_key for f in found if f.where == "kept"}
+    trained_on = {e.key for e in encodes if e.inputs.get("ingest") in held}
+    trained = {p.key for p in published(root, PretrainRecord) if p.inputs.get("encode") in trained_on}
+    flagged = flag_versions(client, trained, [request.id], keep_champion) if client is not None else []
+    if flagged:
+        register.audit(root, "flag", [request.id], {"versions": [f"{f.name}/{f.version}" for f in flagged]}, request.who)
+    rebuilt = []
+    sources = {register.source_key(t.source_uri) for t in request.tombstones}
+    for ing in ingests:
+        if not sources & {register.source_key(s.uri) for s in ing.sources}:
             continue
         mine = [e for e in encodes if e.inputs.get("ingest") == ing.key]
         if ing.address is None:  # written before records had addresses: removed; a rerun ingests again
             for enc in mine:
-                old_encodes.append(enc.key)
                 remove(enc.uri, request.id, None)
                 removed.append(enc.uri)
             remove(ing.uri, request.id, None)
             removed.append(ing.uri)
             continue
+        stones = register.applicable(root, [s.uri for s in ing.sources]).digest
+        if StageOutput.of(ing).rekeyed(root, tombstones=stones).key == ing.key:
+            continue  # it holds every tombstone already (a rerun of an erasure)
         new, change, changed_units = rebuild_ingest(ing, root, mapper)
         rebuilt.append(change)
         for enc in mine:
             new_enc, enc_change = rebuild_encode(enc, ing, new, changed_units, root, mapper)
             rebuilt.append(enc_change)
-            old_encodes.append(enc.key)
             remove(enc.uri, request.id, new_enc.key)
             removed.append(enc.uri)
         remove(ing.uri, request.id, new.key)
         removed.append(ing.uri)
     register.audit(root, "rebuild", [request.id], {"rebuilt": [f"{r.stage}:{r.before}->{r.after}" for r in rebuilt],
                                                   "removed": removed}, request.who)
-    trained = {p.key for p in published(root, PretrainRecord, []) if p.inputs.get("encode") in old_encodes}
-    flagged = flag_versions(client, trained, [request.id], keep_champion) if client is not None else []
-    if flagged:
-        register.audit(root, "flag", [request.id], {"versions": [f"{f.name}/{f.version}" for f in flagged]}, request.who)
-    return ErasureResult(request_id=request.id, found=found, rebuilt=rebuilt, removed=removed, flagged=flagged)
+    return ErasureResult(request_id=request.id, found=found, rebuilt=rebuilt, removed=removed, flagged=flagged,
+                         partial=partial_outputs(root))

@@ -50,11 +50,17 @@ def flag_versions(client: Any, pretrain_keys: set[str], request_ids: list[str],
 
 
 def pending_for(root: str, ingest) -> list[str]:
-    """Erasure requests that apply to an ingest's sources but were not applied to it."""
+    """Erasure requests that apply to an ingest's sources but were not applied to it: none when its
+    key already holds every tombstone for its sources (a later request for the same documents
+    changes nothing)."""
     from tasks.governance.register import applicable
 
+    now = applicable(root, [s.uri for s in ingest.sources])
+    planned = ingest.address.inputs.get("tombstones") if ingest.address else None
+    if now.digest == planned:
+        return []
     applied = set(ingest.erasures)
-    return [r for r in applicable(root, [s.uri for s in ingest.sources]).request_ids if r not in applied]
+    return [r for r in now.request_ids if r not in applied] or now.request_ids
 
 
 def still_to_retrain(client: Any) -> list[FlaggedVersion]:

@@ -71,7 +71,6 @@ def rebuild_ingest(old: IngestRecord, root: str, mapper: Mapper = _local) -> tup
     from tasks.ingest.groups import index_file
     from tasks.ingest.process import shard_name
     from tasks.ingest.rebuild import rebuild_index_part, rebuild_unit
-    from tasks.ingest.shuffle import id_key, partition_of
 
     stones = applicable(root, [s.uri for s in old.sources])
     out = StageOutput.of(old).rekeyed(root, tombstones=stones.digest)
@@ -79,20 +78,15 @@ def rebuild_ingest(old: IngestRecord, root: str, mapper: Mapper = _local) -> tup
     storage.write_json(storage.join(work, TOMBSTONES), stones.model_dump(mode="json"))
     units = range(old.stats.units)
     results = mapper(rebuild_unit, [(old.uri, out.uri, work, u) for u in units])
-    erased = [i for r in results for i in r["erased_ids"]]
     parts = old.stats.partitions
-    by_part: dict[int, list[str]] = {}
-    for doc_id in erased:
-        by_part.setdefault(partition_of(id_key(doc_id), parts), []).append(doc_id)
-    mapper(rebuild_index_part, [(old.uri, out.uri, index_file("", p), by_part.get(p, []))
-                                for p in range(parts)])
+    mapper(rebuild_index_part, [(old.uri, out.uri, index_file("", p), work) for p in range(parts)])
     stats = _stats(old.stats, results)
     storage.write_json(out.path("stats.json"), stats.model_dump(mode="json"))
     shards = {split: [out.path(shard_name(split, r["unit"])) for r in results if r["files"][shard_name(split, r["unit"])][1]]
               for split in ("train", "val")}
     record = out.publish(IngestRecord, stats=stats, outputs=_outputs(out), shards=shards, sources=old.sources,
                          manifest_sha256=hashlib.sha256("".join(r["manifest_sha256"] for r in results).encode()).hexdigest(),
-                         rebuilt_from=old.key, erasures=stones.request_ids,
+                         rebuilt_from=old.key, erasures=stones.request_ids, collected_at=old.collected_at or old.completed_at,
                          part_sha256={n: after for r in results for n, (_, after) in sorted(r["files"].items()) if after})
     _remove(work)
     files = [FileChange(name=n, before=b, after=a) for r in results for n, (b, a) in r["files"].items()]
@@ -199,9 +193,40 @@ def _copy_part(old_uri: str, new_uri: str, split: str, part: int, rows: list[dic
 ERASED = "_ERASED.json"  # what is left of an output an erasure removed: its record (no text) and why
 
 
+def finish_removals(root: str) -> list[str]:
+    """Outputs whose removal an interrupted erasure left half done (`_ERASED.json` and more files):
+    removed now. Returns their URIs."""
+    finished = []
+    for stage in ("ingest", "encode"):
+        fs, base = storage.filesystem(storage.join(root, stage))
+        fs.invalidate_cache()
+        for marker in sorted(fs.glob(f"{base.rstrip('/')}/*/{ERASED}")):
+            folder = marker.rsplit("/", 1)[0]
+            if any(not e.rstrip("/").endswith(ERASED) for e in fs.ls(folder, detail=False)):
+                for entry in fs.ls(folder, detail=False):
+                    if not entry.rstrip("/").endswith(ERASED):
+                        fs.rm(entry, recursive=True)
+                finished.append(folder)
+    return finished
+
+
+def partial_outputs(root: str) -> list[str]:
+    """Ingest outputs with neither a marker nor an erasure record: unfinished (crashed or running)."""
+    fs, base = storage.filesystem(storage.join(root, "ingest"))
+    fs.invalidate_cache()
+    try:
+        folders = [e for e in fs.ls(base, detail=False) if fs.isdir(e)]
+    except FileNotFoundError:
+        return []
+    done = {m.rsplit("/", 2)[-2] for m in fs.glob(f"{base.rstrip('/')}/*/{MARKER}") + fs.glob(f"{base.rstrip('/')}/*/{ERASED}")}
+    return sorted(f for f in folders if f.rstrip("/").rsplit("/", 1)[-1] not in done)
+
+
 def remove(record_uri: str, request_id: str, rebuilt_as: str | None) -> None:
     """Delete a stage output, its marker first (readers never trust a half-deleted output), and
     leave its record under `_ERASED.json`, so lineage still names what an old model was trained on."""
+    if rebuilt_as is not None and record_uri.rstrip("/").endswith(f"/{rebuilt_as}"):
+        raise ValueError(f"{record_uri} would be removed in favour of itself")
     fs, path = storage.filesystem(record_uri)
     marker = storage.join(record_uri, MARKER)
     if storage.exists(marker):

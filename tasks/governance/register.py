@@ -3,8 +3,8 @@
 `<root>/governance/erasure/requests/<time>-<id>.json`: one file per request, never rewritten: who
 asked, why, when, what was searched for, and its tombstones. A tombstone names a document by its
 id, the sha256 of its kept text, its source and its location in the source; the register keeps no
-copy of any erased text (a `--match` pattern is kept as its sha256 only: it may itself be personal
-data). `<root>/governance/erasure/audit/`: one file per action taken on the register (a request,
+copy of any erased text, nor the `--match` pattern (a name or an address is personal data itself,
+and a hash of one can be reversed by trying candidates): only that a text search was made. `<root>/governance/erasure/audit/`: one file per action taken on the register (a request,
 a rebuild, models flagged, a status read), also append-only.
 
 Because the register lives on the storage root, a fresh `WERK_HOME` (or another machine) pointed
@@ -41,11 +41,19 @@ class Tombstone(_Frozen):
     def line(self) -> str:
         return f"{self.source_uri}\t{self.doc_id or ''}\t{self.sha256 or ''}\t{self.location or ''}"
 
+    def keys(self) -> list[str]:
+        """What a document is recognised by: its id and content hash; its place in the source only
+        for a record that had neither (a line of a file changes hands when the file is edited)."""
+        found = [k for k in (self.doc_id, self.sha256) if k]
+        if found:
+            return found
+        return [f"{self.source}\t{self.location}"] if self.location else []
+
 
 class Query(_Frozen):
     doc_ids: list[str] = []
-    match_sha256: str | None = None  # of the --match pattern: never the pattern itself
-    match_is_regex: bool = False
+    text_search: bool = False  # --match was used (the pattern is not kept)
+    regex: bool = False
     source: str | None = None
 
 
@@ -143,17 +151,25 @@ class TombstoneSet(_Frozen):
         return None
 
 
+def source_key(uri: str) -> str:
+    """A source's URI as tombstones compare it: absolute for a local path, no trailing slash."""
+    import os
+
+    if "://" in uri and not uri.startswith("file://"):
+        return uri.rstrip("/")
+    return os.path.abspath(os.path.expanduser(uri.removeprefix("file://"))).rstrip("/") or "/"
+
+
 def applicable(root: str, source_uris: Iterable[str]) -> TombstoneSet:
     """The tombstones of every request that apply to an ingest of these sources."""
-    wanted = set(source_uris)
-    stones = [t for r in requests(root) for t in r.tombstones if t.source_uri in wanted]
+    wanted = {source_key(u) for u in source_uris}
+    stones = [t for r in requests(root) for t in r.tombstones if source_key(t.source_uri) in wanted]
     if not stones:
         return TombstoneSet()
     first: dict[str, str] = {}
     for t in stones:
-        for k in (t.doc_id, t.sha256, f"{t.source}\t{t.location}" if t.location else None):
-            if k:
-                first.setdefault(k, t.request_id)
+        for k in t.keys():
+            first.setdefault(k, t.request_id)
     lines = sorted({t.line() for t in stones})
     return TombstoneSet(requests=first, request_ids=sorted({t.request_id for t in stones}),
                         digest=hashlib.sha256("\n".join(lines).encode()).hexdigest())

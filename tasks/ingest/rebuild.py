@@ -119,13 +119,14 @@ def rebuild_unit(old_uri: str, new_uri: str, work_uri: str, unit: int) -> dict[s
             "split_bytes": {s: sum(r["bytes"] for r in erased.values() if r["split"] == s) for s in ("train", "val")}}
 
 
-def rebuild_index_part(old_uri: str, new_uri: str, name: str, erased_ids: list[str]) -> None:
-    """One part of the doc-id index, without the erased ids (copied when it holds none)."""
-    if not erased_ids:
-        _copy(storage.join(old_uri, name), storage.join(new_uri, name))
-        return
+def rebuild_index_part(old_uri: str, new_uri: str, name: str, work_uri: str) -> None:
+    """One part of the doc-id index without the ids the tombstones name: the rule `id_partition`
+    applies in a fresh ingest (copied when the part holds none of them)."""
     import pyarrow.compute as pc
 
     table = read_table(storage.join(old_uri, name))
-    keep = pc.invert(pc.is_in(table.column("doc_id"), value_set=pa.array(erased_ids, pa.string())))
-    write_table(storage.join(new_uri, name), table.filter(keep))
+    named = pc.is_in(table.column("doc_id"), value_set=pa.array(list(tombstones(work_uri).requests), pa.string()))
+    if not pc.any(named).as_py():
+        _copy(storage.join(old_uri, name), storage.join(new_uri, name))
+        return
+    write_table(storage.join(new_uri, name), table.filter(pc.invert(named)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 from pydantic import model_validator
@@ -112,6 +113,7 @@ class IngestRecord(StageRecord):
     # canonical order; independent of the Parquet writer. Version 2 on.
     manifest_sha256: str | None = None
     rebuilt_from: str | None = None  # the output an erasure rebuilt this one from (its key)
+    collected_at: datetime | None = None  # when its sources were read (a rebuild keeps its original's)
     erasures: list[str] = []  # the erasure requests applied (version 2 on)
     # sha256 of every file of the output by its path in it (document, quarantine and manifest parts;
     # grows with the units). Version 2 on.

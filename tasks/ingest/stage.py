@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, timezone
 from collections import Counter
 from typing import Any, Callable, Iterable
 
@@ -144,7 +145,7 @@ def run_ingest(
     record = out.publish(IngestRecord, stats=checked, outputs=ingest_outputs(out), shards=shards,
                          sources=[_source_info(s, files[s.name]) for s in cfg.sources],
                          manifest_sha256=hashlib.sha256("".join(digests).encode()).hexdigest(),
-                         erasures=erasures.tombstones(work.uri).request_ids,
+                         erasures=erasures.tombstones(work.uri).request_ids, collected_at=datetime.now(timezone.utc),
                          part_sha256={name: sha for w in written for name, sha in sorted(w["files"].items())})
     _remove_work(work.uri)
     return record

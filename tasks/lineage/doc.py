@@ -20,7 +20,7 @@ from tasks.encode.record import EncodeRecord
 from tasks.ingest.lookup import locate
 from tasks.ingest.record import IngestRecord
 from tasks.lineage import seen
-from tasks.lineage.published import published
+from tasks.lineage.published import erased, published
 from tasks.training.record import PretrainRecord
 
 
@@ -42,8 +42,12 @@ class Training(_Out):
     uri: str
     mlflow_run_id: str | None
     steps: int
-    first_step: int | None  # the optimizer step that first trained on any of its tokens; None: never
+    first_step: int | None  # the optimizer step that first trained on any of its tokens; None: never (or unknown)
     model_versions: list[ModelVersionRef]
+    # Trained on an encode output an erasure has since replaced (this key): its token shard holding the
+    # document was copied unchanged (first_step is exact), or rewritten (first_step unknown: None).
+    via_erased_encode: str | None = None
+    shard_rewritten: bool = False
 
 
 class Encoding(_Out):
@@ -88,13 +92,14 @@ def trace_doc(root: str, doc_id: str, client: Any | None = None) -> DocLineage:
     ingests = published(root, IngestRecord, unreadable)
     encodes = published(root, EncodeRecord, unreadable)
     pretrains = published(root, PretrainRecord, unreadable)
+    replaced = erased(root, EncodeRecord)  # models trained before an erasure saw the outputs it replaced
     found = []
     for ing in ingests:
         row = locate(ing.uri, doc_id)
         if row is None:
             continue
         shard_uri = ing.path(row["shard"])
-        encodings = [e for e in (_encoding(enc, ing, row, shard_uri, pretrains, client) for enc in encodes
+        encodings = [e for e in (_encoding(enc, ing, row, shard_uri, pretrains, client, replaced) for enc in encodes
                                  if enc.inputs.get("ingest") == ing.key) if e is not None]
         found.append(Ingested(
             ingest_key=ing.key, uri=ing.uri, source=row["source"], location=row["location"], license=row["license"],
@@ -104,7 +109,7 @@ def trace_doc(root: str, doc_id: str, client: Any | None = None) -> DocLineage:
 
 
 def _encoding(enc: EncodeRecord, ing: IngestRecord, row: dict[str, Any], shard_uri: str,
-              pretrains: list[PretrainRecord], client: Any | None) -> Encoding | None:
+              pretrains: list[PretrainRecord], client: Any | None, replaced: list = ()) -> Encoding | None:
     from tasks.encode.stage import index_part
     from tasks.ingest.work import read_table
 
@@ -114,18 +119,45 @@ def _encoding(enc: EncodeRecord, ing: IngestRecord, row: dict[str, Any], shard_u
     if not held:
         return None
     token_shard, offset, length = enc.path(held[0]["shard"]), held[0]["offset"], held[0]["length"]
-    trainings = []
+    trainings = _trainings(enc, token_shard, split, offset, length, pretrains, client)
+    # Encode outputs an erasure replaced by this one (and theirs, back): their models trained on the
+    # document too. Where its shard was copied unchanged, it sat at the same offsets.
+    name, sha = token_shard.rsplit("/", 1)[-1], _sha_of(enc, token_shard)
+    newer = {enc.key}
+    while True:
+        older = [(old, by) for old, rebuilt_as, by in replaced if rebuilt_as in newer and old.key not in newer]
+        if not older:
+            break
+        for old, _ in older:
+            newer.add(old.key)
+            same = _sha_of(old, old.path(name)) == sha
+            for t in _trainings(old, old.path(name), split, offset, length, pretrains, client, exact=same):
+                trainings.append(t.model_copy(update={"via_erased_encode": old.key, "shard_rewritten": not same}))
+    return Encoding(encode_key=enc.key, tokenizer_key=enc.inputs.get("tokenizer"), split=split, shard=token_shard,
+                    offset=offset, length=length, trainings=trainings)
+
+
+def _sha_of(enc: EncodeRecord, shard: str) -> str | None:
+    for split in enc.summary.splits.values():
+        if shard in split.shards:
+            return split.sha256[split.shards.index(shard)]
+    return None
+
+
+def _trainings(enc: EncodeRecord, token_shard: str, split: str, offset: int, length: int,
+               pretrains: list[PretrainRecord], client: Any | None, exact: bool = True) -> list[Training]:
+    """Every pretraining on `enc`, with the first step that trained on the token range (when `exact`)."""
+    found = []
     for pre in pretrains:
         if pre.inputs.get("encode") != enc.key or pre.data is None:
             continue
         order = pre.data
         step = (seen.first_step(order, order.train_shards.index(token_shard), offset, offset + length)
-                if split == "train" and token_shard in order.train_shards else None)
-        trainings.append(Training(pretrain_key=pre.key, uri=pre.uri, mlflow_run_id=pre.summary.mlflow_run_id,
-                                  steps=order.steps, first_step=step,
-                                  model_versions=model_versions(client, pre.key) if client else []))
-    return Encoding(encode_key=enc.key, tokenizer_key=enc.inputs.get("tokenizer"), split=split, shard=token_shard,
-                    offset=offset, length=length, trainings=trainings)
+                if exact and split == "train" and token_shard in order.train_shards else None)
+        found.append(Training(pretrain_key=pre.key, uri=pre.uri, mlflow_run_id=pre.summary.mlflow_run_id,
+                              steps=order.steps, first_step=step,
+                              model_versions=model_versions(client, pre.key) if client else []))
+    return found
 
 
 def model_versions(client: Any, pretrain_key: str) -> list[ModelVersionRef]:

@@ -3,8 +3,9 @@
 Measured here, on the driver: wall time, the driver's CPU time, and the CPU time of every Ray task
 the stage ran (`infra/ray_cluster.py` counts it as tasks finish). Training adds its device-seconds
 (counted by its budget guard, across every attempt) and its FLOPs. Energy is measured where the
-machine exposes a counter: Intel RAPL (`/sys/class/powercap`, the whole machine's CPU packages:
-exact on a machine running one job, an upper bound on a shared one) over the stage's wall time.
+machine exposes a counter: Intel RAPL (`/sys/class/powercap`, the driver node's CPU packages:
+exact for a single-node job alone on its machine, an upper bound on a shared one, and blind to
+other nodes and to GPUs, whose share is then estimated on top) over the stage's wall time.
 Elsewhere it is estimated from what was measured (`energy`), and the method is always stated
 with the figure. CO2eq is the energy times the grid intensity the recipe gives; none without it.
 """
@@ -12,6 +13,7 @@ with the figure. CO2eq is the energy times the grid intensity the recipe gives; 
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -33,14 +35,54 @@ class Energy(BaseModel):
     co2_kg: float | None
 
 
-def _rapl_uj(root: Path = RAPL) -> tuple[int, int] | None:
-    """(energy in µJ summed over the CPU packages, their counters' range summed), or None."""
-    packages = [p for p in root.glob("intel-rapl:*") if p.name.count(":") == 1] if root.is_dir() else []
+def _packages(root: Path = RAPL) -> list[Path]:
+    """The CPU package zones (`intel-rapl:N`, not their sub-zones, not the platform's `psys`)."""
+    if not root.is_dir():
+        return []
+    zones = [p for p in root.glob("intel-rapl:*") if p.name.count(":") == 1]
+    return [p for p in zones if not (p / "name").exists() or (p / "name").read_text().strip() != "psys"]
+
+
+class _Rapl:
+    """Energy of this node's CPU packages since it started, read per package so that each
+    counter's wrap (every half hour or so under load) is corrected on its own; sampled every
+    `every_s` seconds in the background, so a long stage sees every wrap."""
+
+    def __init__(self, root: Path, every_s: float = 30.0) -> None:
+        self.zones = _packages(root)
+        self.ranges = [int((z / "max_energy_range_uj").read_text()) for z in self.zones]
+        self.last = self._read()
+        self.total_uj = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, args=(every_s,), name="werk-rapl", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> list[int]:
+        return [int((z / "energy_uj").read_text()) for z in self.zones]
+
+    def sample(self) -> float:
+        """Joules so far."""
+        with self._lock:
+            now = self._read()
+            for i, (a, b) in enumerate(zip(self.last, now)):
+                self.total_uj += b - a if b >= a else b - a + self.ranges[i]
+            self.last = now
+            return self.total_uj / 1e6
+
+    def _run(self, every_s: float) -> None:
+        while not self._stop.wait(every_s):
+            self.sample()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _rapl(root: Path) -> _Rapl | None:
     try:
-        readings = [(int((p / "energy_uj").read_text()), int((p / "max_energy_range_uj").read_text())) for p in packages]
+        return _Rapl(root) if _packages(root) else None
     except (OSError, ValueError):  # present but not readable (most containers): no measurement
         return None
-    return (sum(r[0] for r in readings), sum(r[1] for r in readings)) if readings else None
 
 
 _ACTIVE: ContextVar[Callable[..., ComputeUse] | None] = ContextVar("werk_compute_meter", default=None)
@@ -67,14 +109,10 @@ def metered(rapl: Path = RAPL) -> Iterator[Callable[..., ComputeUse]]:
     from infra import ray_cluster
 
     start_wall, start_cpu, start_tasks = time.monotonic(), time.process_time(), ray_cluster.task_cpu_seconds()
-    start_energy = _rapl_uj(rapl)
+    counter = _rapl(rapl)
 
     def used(device_s: float = 0.0, device: str | None = None, flops: float | None = None) -> ComputeUse:
-        energy = None
-        now = _rapl_uj(rapl) if start_energy else None
-        if start_energy and now:
-            delta = now[0] - start_energy[0]
-            energy = (delta if delta >= 0 else delta + now[1]) / 1e6  # one wrap of the counter at most
+        energy = counter.sample() if counter else None
         return ComputeUse(wall_s=time.monotonic() - start_wall,
                           cpu_s=time.process_time() - start_cpu + ray_cluster.task_cpu_seconds() - start_tasks,
                           device_s=device_s, device=device, flops=flops, energy_j=energy,
@@ -85,6 +123,8 @@ def metered(rapl: Path = RAPL) -> Iterator[Callable[..., ComputeUse]]:
         yield used
     finally:
         _ACTIVE.reset(token)
+        if counter:
+            counter.stop()
 
 
 def metrics(use: ComputeUse | None, spent: Energy) -> dict[str, float]:
@@ -123,7 +163,13 @@ def energy(use: ComputeUse | None, cpu_watts_per_core: float, gpu_watts: float |
     if use is None:
         return Energy(kwh=None, method="not recorded (an output made before Werk measured compute)", co2_kg=None)
     if use.energy_j is not None:
-        kwh, method = use.energy_j / 3.6e6, "measured: RAPL CPU package energy over the stage's wall time"
+        joules, method = use.energy_j, "measured: RAPL CPU package energy of the driver's node over the stage's wall time"
+        if use.device == "gpu" and use.device_s:  # the GPUs are not in RAPL's count
+            if gpu_watts is None:
+                return Energy(kwh=None, method=method + "; GPU energy not estimated: set compute.gpu_watts", co2_kg=None)
+            joules += use.device_s * gpu_watts
+            method += f" + estimated {use.device_s:,.0f} GPU-s x {gpu_watts:g} W"
+        kwh = joules / 3.6e6
     else:
         joules = use.cpu_s * cpu_watts_per_core
         method = f"estimated: {use.cpu_s:,.0f} CPU-s x {cpu_watts_per_core:g} W per core"

@@ -103,7 +103,9 @@ def run_pretrain(job: PretrainJob, out: StageOutput, root: str, on_status: Calla
         state = torch.load(Path(ckpt_dir) / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
     step = int(state.get("global_step", 0))
     budget = _budget_state(state)
-    if step < job.train.max_steps and budget.get("exhausted"):
+    limit = job.compute.budget_device_hours
+    spent = budget.get("exhausted") or (limit is not None and budget.get("device_seconds", 0.0) >= limit * 3600)
+    if step < job.train.max_steps and spent:
         raise BudgetSpent(
             f"pretraining used its compute budget ({job.compute.budget_device_hours:g} device-hours; "
             f"{budget['device_seconds'] / 3600:.4g} spent) at step {step} of {job.train.max_steps}; its checkpoint is "
