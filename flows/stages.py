@@ -383,8 +383,8 @@ def register(recipe: Recipe, root: str, parent_id: str, ingest_result: IngestRun
         run.set_tags({"werk.model_uri": reg["model_uri"], "werk.model_version": reg["version"],
                       "werk.promoted": decision.promote})
         create_markdown_artifact(key="eval-report", markdown=text, description=f"Evaluation of {recipe.name}")
-        return _tell(RegisterRun(run_id=run.run_id, **reg, cached=bool(prior), promoted=decision.promote,
-                                 gate=_gate_result(decision)))
+        return _tell(RegisterRun(run_id=run.run_id, model_uri=reg["model_uri"], name=name, version=reg["version"],
+                                 cached=bool(prior), promoted=decision.promote, gate=_gate_result(decision)))
 
 
 def _documentation(recipe: Recipe, run: Run, client, name: str, version: str, ing: IngestRun, enc: EncodeRun,
