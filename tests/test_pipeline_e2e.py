@@ -450,7 +450,8 @@ def test_the_run_documents_its_data_and_model_in_mlflow_and_prefect(first_run):
     assert "| parlspeech | public_dataset | CC0-1.0" in card and croissant["recordSet"]
     version = client.get_model_version(first_run["model_name"], first_run["model_version"])
     model_card = Path(client.download_artifacts(ids["register"], "MODEL_CARD.md")).read_text()
-    assert version.description == model_card and "model-index" in model_card
+    # Later runs that reuse this version write its card again (a re-made evaluation shows its own cost).
+    assert "model-index" in model_card and version.description.split("## Compute")[0] == model_card.split("## Compute")[0]
     summary = json.loads(Path(client.download_artifacts(ids["register"], "ai_act_summary.json")).read_text())
     assert summary["general"]["documents"] == len(manifest)
     public = summary["sources"]["2.1 Publicly available datasets"]
