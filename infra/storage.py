@@ -71,6 +71,27 @@ def parent(uri: str) -> str:
     return str(Path(uri).parent)
 
 
+def remove_tree(uri: str) -> None:
+    """Delete a file or folder (and what it holds); nothing to do if it is not there."""
+    fs, path = filesystem(uri)
+    try:
+        fs.rm(path, recursive=True)
+    except FileNotFoundError:
+        pass
+
+
+def sha256(uri: str) -> str:
+    """The sha256 of a file's bytes, read in 8 MB chunks."""
+    import hashlib
+
+    fs, path = filesystem(uri)
+    digest = hashlib.sha256()
+    with fs.open(path, "rb") as fh:
+        while chunk := fh.read(8 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def exists(uri: str) -> bool:
     fs, path = filesystem(uri)
     return fs.exists(path)

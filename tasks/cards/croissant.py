@@ -8,31 +8,17 @@ under which licence).
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any, Callable
+from typing import Any
 
 from infra import storage
 from tasks.cards.composition import Composition
 from tasks.ingest.record import IngestRecord
+from tasks.ingest.stage import Mapper, local_map
 
-Mapper = Callable[[Callable, list[tuple]], list[Any]]
 PARQUET = "application/x-parquet"
 DOCUMENT_FIELDS = {"doc_id": "sc:Text", "text": "sc:Text", "language": "sc:Text"}
 MANIFEST_FIELDS = {"doc_id": "sc:Text", "sha256": "sc:Text", "source": "sc:Text", "location": "sc:Text",
                    "license": "sc:Text", "language": "sc:Text", "bytes": "sc:Integer", "split": "sc:Text"}
-
-
-def _local(fn: Callable, args: list[tuple]) -> list[Any]:
-    return [fn(*a) for a in args]
-
-
-def file_sha256(uri: str) -> str:
-    fs, path = storage.filesystem(uri)
-    digest = hashlib.sha256()
-    with fs.open(path, "rb") as fh:
-        while chunk := fh.read(8 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _parts(ingest: IngestRecord) -> list[str]:
@@ -44,14 +30,14 @@ def _parts(ingest: IngestRecord) -> list[str]:
 
 
 def croissant(ingest: IngestRecord, comp: Composition, name: str, description: str,
-              mapper: Mapper = _local) -> dict[str, Any]:
+              mapper: Mapper = local_map) -> dict[str, Any]:
     """The JSON-LD document (a dict)."""
     import mlcroissant as mlc
 
     names = _parts(ingest)
     known = ingest.part_sha256  # recorded as the parts were written; hashed here only for older outputs
     missing = [n for n in names if n not in known]
-    hashed = dict(zip(missing, mapper(file_sha256, [(storage.join(ingest.uri, n),) for n in missing])))
+    hashed = dict(zip(missing, mapper(storage.sha256, [(storage.join(ingest.uri, n),) for n in missing])))
     digests = [known.get(n) or hashed[n] for n in names]
     files = [mlc.FileObject(id=n, name=n, content_url=n, encoding_formats=[PARQUET], sha256=d,
                             content_size=None) for n, d in zip(names, digests)]

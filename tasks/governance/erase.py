@@ -24,9 +24,10 @@ from tasks.encode.record import EncodeRecord
 from tasks.governance import register
 from tasks.governance.flags import FlaggedVersion, flag_versions
 from tasks.artifacts import StageOutput
-from tasks.governance.rebuild import (Mapper, Rebuilt, _local, finish_removals, partial_outputs, rebuild_encode,
+from tasks.governance.rebuild import (Rebuilt, finish_removals, partial_outputs, rebuild_encode,
                                       rebuild_ingest, remove)
 from tasks.ingest.record import IngestRecord
+from tasks.ingest.stage import Mapper, local_map
 from tasks.lineage.published import published
 from tasks.training.record import PretrainRecord
 
@@ -113,7 +114,7 @@ def search_unit(ingest_uri: str, unit: int, pattern: str, regex: bool, source: s
 
 
 def find_matches(root: str, pattern: str, regex: bool = False, source: str | None = None,
-                 mapper: Mapper = _local) -> list[Found]:
+                 mapper: Mapper = local_map) -> list[Found]:
     if regex:
         re.compile(pattern)  # a bad pattern fails here, not in a hundred tasks
     found = []
@@ -130,7 +131,7 @@ def tombstones(root: str, found: list[Found]) -> list[register.Tombstone]:
 
 
 def erase(root: str, found: list[Found], reason: str, query: register.Query, by: str | None = None,
-          client: Any | None = None, mapper: Mapper = _local,
+          client: Any | None = None, mapper: Mapper = local_map,
           keep_champion: Callable[[Any], bool] = lambda version: False) -> ErasureResult:
     """Tombstone `found`, flag the models trained on them, rebuild the outputs of their sources,
     delete the old ones. Outputs that already hold every tombstone are left alone, so running it

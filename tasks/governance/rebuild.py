@@ -26,11 +26,11 @@ from tasks.artifacts import StageOutput
 from tasks.encode.record import EncodeRecord
 from tasks.governance.register import applicable
 from tasks.ingest.erasures import TOMBSTONES
+from tasks.ingest.stage import Mapper, local_map
 from tasks.ingest.record import IngestRecord, IngestStats
 from tasks.stage_record import MARKER
 from tasks.tracking.compute import measured
 
-Mapper = Callable[[Callable, list[tuple]], list[Any]]
 
 
 class FileChange(BaseModel):
@@ -56,16 +56,12 @@ class Rebuilt(BaseModel):
         return [f for f in self.files if f.before != f.after]
 
 
-def _local(fn: Callable, args: list[tuple]) -> list[Any]:
-    return [fn(*a) for a in args]
-
-
 def _unit_of(uri: str) -> int:
     return int(re.search(r"part-(\d+)\.parquet$", uri).group(1))
 
 
 @measured
-def rebuild_ingest(old: IngestRecord, root: str, mapper: Mapper = _local) -> tuple[IngestRecord, Rebuilt, set[int]]:
+def rebuild_ingest(old: IngestRecord, root: str, mapper: Mapper = local_map) -> tuple[IngestRecord, Rebuilt, set[int]]:
     """The ingest rebuilt with every tombstone for its sources; returns it, its file changes and
     the units that changed."""
     from tasks.ingest.groups import index_file
@@ -88,7 +84,7 @@ def rebuild_ingest(old: IngestRecord, root: str, mapper: Mapper = _local) -> tup
                          manifest_sha256=hashlib.sha256("".join(r["manifest_sha256"] for r in results).encode()).hexdigest(),
                          rebuilt_from=old.key, erasures=stones.request_ids, collected_at=old.collected_at or old.completed_at,
                          part_sha256={n: after for r in results for n, (_, after) in sorted(r["files"].items()) if after})
-    _remove(work)
+    storage.remove_tree(work)
     files = [FileChange(name=n, before=b, after=a) for r in results for n, (b, a) in r["files"].items()]
     return record, Rebuilt(stage="ingest", before=old.key, after=record.key, files=files), \
         {r["unit"] for r in results if r["changed"]}
@@ -132,7 +128,7 @@ def _stats(old: IngestStats, results: list[dict[str, Any]]) -> IngestStats:
 
 @measured
 def rebuild_encode(old: EncodeRecord, old_ingest: IngestRecord, new_ingest: IngestRecord, changed_units: set[int],
-                   root: str, mapper: Mapper = _local) -> tuple[EncodeRecord, Rebuilt]:
+                   root: str, mapper: Mapper = local_map) -> tuple[EncodeRecord, Rebuilt]:
     """The encode output of `new_ingest`: token shards of unchanged ingest parts copied, the rest encoded again."""
     from tasks.encode import stage as encode_stage
     from tasks.encode.config import EncodeConfig
@@ -232,15 +228,8 @@ def remove(record_uri: str, request_id: str, rebuilt_as: str | None) -> None:
     if storage.exists(marker):
         record = storage.read_json(marker)
         storage.write_json(storage.join(record_uri, ERASED), {**record, "erased_by": request_id, "rebuilt_as": rebuilt_as})
-        _remove(marker)
+        storage.remove_tree(marker)
     for entry in fs.ls(path, detail=False):
         if not entry.rstrip("/").endswith(ERASED):
             fs.rm(entry, recursive=True)
 
-
-def _remove(uri: str) -> None:
-    fs, path = storage.filesystem(uri)
-    try:
-        fs.rm(path, recursive=True)
-    except FileNotFoundError:
-        pass

@@ -36,15 +36,11 @@ def quarantine_part(unit: int) -> str:
 
 def _copy(old_uri: str, new_uri: str) -> str:
     """Copy a file, returning its sha256 (the same before and after)."""
-    data = storage.filesystem(old_uri)[0].cat_file(storage.filesystem(old_uri)[1])
+    fs, path = storage.filesystem(old_uri)
+    data = fs.cat_file(path)
     with storage.open_write(new_uri) as fh:
         fh.write(data)
     return hashlib.sha256(data).hexdigest()
-
-
-def _sha(uri: str) -> str:
-    fs, path = storage.filesystem(uri)
-    return hashlib.sha256(fs.cat_file(path)).hexdigest()
 
 
 def _files(unit: int) -> list[str]:
@@ -67,7 +63,7 @@ def rebuild_unit(old_uri: str, new_uri: str, work_uri: str, unit: int) -> dict[s
             moved["erased"] += 1
             row = {**row, "reason": "erased", "detail": req, "text": None}
         rows.append(purged(row, stones))
-    before = {name: (_sha(storage.join(old_uri, name)) if storage.exists(storage.join(old_uri, name)) else None)
+    before = {name: (storage.sha256(storage.join(old_uri, name)) if storage.exists(storage.join(old_uri, name)) else None)
               for name in _files(unit)}
     if not erased and rows == quarantine:
         after = {name: _copy(storage.join(old_uri, name), storage.join(new_uri, name)) if sha else None
@@ -99,7 +95,7 @@ def rebuild_unit(old_uri: str, new_uri: str, work_uri: str, unit: int) -> dict[s
     for split, docs in texts.items():
         if docs:
             write_table(storage.join(new_uri, shard_name(split, unit)), pa.Table.from_pylist(docs, schema=DOCS_SCHEMA))
-    after = {name: (_sha(storage.join(new_uri, name)) if storage.exists(storage.join(new_uri, name)) else None)
+    after = {name: (storage.sha256(storage.join(new_uri, name)) if storage.exists(storage.join(new_uri, name)) else None)
              for name in _files(unit)}
     redactions: Counter = Counter()
     by_source: dict[str, Counter] = {}

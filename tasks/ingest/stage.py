@@ -147,7 +147,7 @@ def run_ingest(
                          manifest_sha256=hashlib.sha256("".join(digests).encode()).hexdigest(),
                          erasures=erasures.tombstones(work.uri).request_ids, collected_at=datetime.now(timezone.utc),
                          part_sha256={name: sha for w in written for name, sha in sorted(w["files"].items())})
-    _remove_work(work.uri)
+    storage.remove_tree(work.uri)
     return record
 
 
@@ -188,12 +188,6 @@ def _unit_digest(out: StageOutput, unit: int) -> str:
     return manifest_digest(rows)
 
 
-def _remove_work(work: str) -> None:
-    fs, path = storage.filesystem(work)
-    try:
-        fs.rm(path, recursive=True)
-    except FileNotFoundError:
-        pass
 
 
 def split_shards(out: StageOutput, split: str) -> list[str]:

@@ -92,7 +92,8 @@ def trace_doc(root: str, doc_id: str, client: Any | None = None) -> DocLineage:
     ingests = published(root, IngestRecord, unreadable)
     encodes = published(root, EncodeRecord, unreadable)
     pretrains = published(root, PretrainRecord, unreadable)
-    replaced = erased(root, EncodeRecord)  # models trained before an erasure saw the outputs it replaced
+    # Models trained before an erasure saw the outputs it replaced (size: the encode outputs ever erased).
+    replaced = erased(root, EncodeRecord)
     found = []
     for ing in ingests:
         row = locate(ing.uri, doc_id)
