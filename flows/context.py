@@ -56,7 +56,9 @@ def flow_run(recipe: str, overrides: list[str], kind: str, run_prefix: str | Non
         tags["werk.prefect_flow_run_url"] = links.prefect_flow_run(ui.prefect, flow_run_id)
     name = f"{run_prefix or cfg.name}-{flow_run_id[:8] or 'local'}"
     description = f"Werk runs of the recipe `{cfg.name}`" + (f": {cfg.description}" if cfg.description else ".")
-    with pipeline_run(f"werk-{cfg.name}", name, tags, description) as parent:
+    from tasks.tracking.compute import use_meter
+
+    with pipeline_run(f"werk-{cfg.name}", name, tags, description) as parent, use_meter(cfg.compute.energy()):
         parent.log_dict(cfg.model_dump(mode="json"), "config/recipe.yaml")
         parent.log_dict({"overrides": list(overrides)}, "config/overrides.json")
         yield FlowRun(cfg, root, parent, flow_run_id, commit, ui)

@@ -51,8 +51,12 @@ class ComputeUse(Record):
     device_s: float = 0.0  # training only: devices (GPUs, or workers on CPU) x wall seconds
     device: str | None = None  # "gpu" or "cpu-worker"
     flops: float | None = None  # training only
-    energy_j: float | None = None  # measured, where a counter was read
-    energy_source: str | None = None  # "rapl"
+    energy_j: float | None = None  # the host's, measured, where a counter was read
+    energy_source: str | None = None  # "rapl" or "codecarbon"
+    energy_method: str | None = None  # how the host's figure was obtained, in words
+    grid_gco2_per_kwh: float | None = None  # CodeCarbon's intensity for the configured country
+    device_energy_j: float | None = None  # training GPUs, all ranks and attempts (NVML)
+    device_energy_source: str | None = None  # "nvml"
 
 
 class RecordError(ValueError):

@@ -70,3 +70,47 @@ def test_a_model_s_cost_sums_its_stages_and_leaves_out_what_is_unknown():
     unknown = total(spent + [(None, energy(None, 10, None, 1, 200))])
     assert "energy_kwh" not in unknown and "not recorded" in unknown["energy_method"]
     assert metrics(b, spent[1][1])["compute/device_hours"] == 2 and metrics(None, spent[0][1]) == {}
+
+
+def test_codecarbon_offline_measures_the_host_and_gives_the_country_s_grid(tmp_path):
+    from codecarbon.input import DataSource
+
+    from tasks.tracking.compute import EnergyMeter, use_meter
+
+    with use_meter(EnergyMeter(country_iso_code="FRA")), metered(tmp_path / "no-rapl") as used:
+        sum(i * i for i in range(300_000))
+        use = used()
+    assert use.energy_source == "codecarbon" and use.energy_j > 0
+    assert "CodeCarbon" in use.energy_method and "(FRA)" in use.energy_method
+    france = DataSource().get_global_energy_mix_data()["FRA"]["carbon_intensity"]
+    assert use.grid_gco2_per_kwh == pytest.approx(france, rel=1e-6)
+    spent = energy(use, 10.0, None, 1.0, None)
+    assert spent.kwh == pytest.approx(use.energy_j / 3.6e6)
+    assert spent.co2_kg == pytest.approx(spent.kwh * france / 1000) and "CodeCarbon's" in spent.method
+    assert energy(use, 10.0, None, 1.0, 20.0).co2_kg == pytest.approx(spent.kwh * 0.02)  # the recipe's figure wins
+    # Outside the block the default meter is back: no CodeCarbon.
+    with metered(tmp_path / "no-rapl") as used:
+        assert used().energy_source is None
+
+
+def test_gpu_energy_from_nvml_is_added_to_the_host_s_and_named():
+    host = ComputeUse(wall_s=100, cpu_s=10, device_s=7200, device="gpu", energy_j=1000.0, energy_source="rapl",
+                      device_energy_j=2.5e6, device_energy_source="nvml")
+    spent = energy(host, 10.0, 700.0, 1.0, None)
+    assert spent.kwh == pytest.approx((1000.0 + 2.5e6) / 3.6e6)  # the counter, not 7200 GPU-s x 700 W
+    assert "NVML" in spent.method and "estimated" not in spent.method
+    unmeasured = host.model_copy(update={"device_energy_j": None, "device_energy_source": None})
+    assert energy(unmeasured, 10.0, 700.0, 1.0, None).kwh == pytest.approx((1000.0 + 7200 * 700) / 3.6e6)
+    assert "set compute.gpu_watts" in energy(unmeasured, 10.0, None, 1.0, None).method
+
+
+def test_the_recipe_names_a_country_codecarbon_knows():
+    from pydantic import ValidationError
+
+    from tasks.training.config import ComputeConfig
+
+    assert ComputeConfig(country_iso_code="DEU").energy().country_iso_code == "DEU"
+    with pytest.raises(ValidationError, match="not in CodeCarbon's energy-mix data"):
+        ComputeConfig(country_iso_code="XYZ")
+    with pytest.raises(ValidationError, match="needs compute.country_iso_code"):
+        ComputeConfig(energy_meter="codecarbon")

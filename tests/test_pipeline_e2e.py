@@ -47,7 +47,8 @@ def home(tmp_path_factory):
 def first_run(prefect_api, home):
     from flows.pipeline import pipeline
 
-    return pipeline(recipe="debug")
+    # A country: every stage's host energy is read by CodeCarbon's offline tracker.
+    return pipeline(recipe="debug", overrides=["compute.country_iso_code=DEU"])
 
 
 def test_every_stage_produced_its_artifacts(first_run):
@@ -338,8 +339,10 @@ def test_mlflow_shows_each_stage_s_datasets_as_a_chain(first_run):
 
 
 def test_every_stage_logs_what_it_cost_and_the_model_sums_it(first_run):
-    """Wall time, CPU-seconds and energy (estimated here: no RAPL counter, with the method named) in
-    every stage run; device-hours and FLOPs for pretraining; the model version carries the sum."""
+    """Wall time, CPU-seconds and energy (CodeCarbon's, for the recipe's country, with the method
+    named) in every stage run; device-hours and FLOPs for pretraining; the model version carries
+    the sum, and CO2eq at the country's grid intensity."""
+    from codecarbon.input import DataSource
     from mlflow import MlflowClient
 
     from tasks.tracking.setup import configure
@@ -353,7 +356,8 @@ def test_every_stage_logs_what_it_cost_and_the_model_sums_it(first_run):
         run = client.get_run(run_id)
         assert {"compute/wall_s", "compute/cpu_s", "compute/energy_kwh"} <= set(run.data.metrics), stage
         assert run.data.metrics["compute/wall_s"] > 0 and run.data.metrics["compute/energy_kwh"] > 0, stage
-        assert run.data.tags["werk.energy_method"].startswith(("estimated", "measured")), stage
+        assert run.data.tags["werk.energy_method"].startswith("measured: CodeCarbon"), stage
+        assert "(DEU)" in run.data.tags["werk.energy_method"] and run.data.metrics["compute/co2_kg"] > 0, stage
     pre = client.get_run(first_run["mlflow"]["stage_run_ids"]["pretrain"]).data.metrics
     record = PretrainRecord.read(first_run["stages"]["pretrain"]["uri"])
     assert record.summary.device_hours > 0 and pre["compute/device_hours"] == pytest.approx(record.summary.device_hours)
@@ -368,7 +372,8 @@ def test_every_stage_logs_what_it_cost_and_the_model_sums_it(first_run):
     version = client.get_model_version(first_run["model_name"], first_run["model_version"])
     assert float(version.tags["compute.device_hours"]) == pytest.approx(record.summary.device_hours)
     assert float(version.tags["compute.energy_kwh"]) > pre["compute/energy_kwh"]  # every stage, not training alone
-    assert "co2_kg" not in " ".join(version.tags)  # the debug recipe gives no grid intensity
+    germany = DataSource().get_global_energy_mix_data()["DEU"]["carbon_intensity"]
+    assert float(version.tags["compute.co2_kg"]) == pytest.approx(float(version.tags["compute.energy_kwh"]) * germany / 1000)
 
 
 def test_cli_evaluates_a_registered_model_and_a_checkpoint(first_run, home):
@@ -450,8 +455,15 @@ def test_the_run_documents_its_data_and_model_in_mlflow_and_prefect(first_run):
     assert "| parlspeech | public_dataset | CC0-1.0" in card and croissant["recordSet"]
     version = client.get_model_version(first_run["model_name"], first_run["model_version"])
     model_card = Path(client.download_artifacts(ids["register"], "MODEL_CARD.md")).read_text()
-    # Later runs that reuse this version write its card again (a re-made evaluation shows its own cost).
-    assert "model-index" in model_card and version.description.split("## Compute")[0] == model_card.split("## Compute")[0]
+    # Later runs that reuse this version write its card again (a re-made evaluation shows its own cost,
+    # in the compute section and the header's co2_eq_emissions): the rest is the same card.
+    def card_parts(text: str) -> tuple[dict, str]:
+        _, header, body = text.split("---\n", 2)
+        meta = yaml.safe_load(header)
+        assert meta.pop("co2_eq_emissions")["emissions"] > 0  # the recipe's country gives a grid intensity
+        return meta, body.split("## Compute")[0]
+
+    assert "model-index" in model_card and card_parts(version.description) == card_parts(model_card)
     summary = json.loads(Path(client.download_artifacts(ids["register"], "ai_act_summary.json")).read_text())
     assert summary["general"]["documents"] == len(manifest)
     public = summary["sources"]["2.1 Publicly available datasets"]

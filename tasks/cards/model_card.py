@@ -71,7 +71,7 @@ def model_card(name: str, version: str, recipe: Any, pretrain: PretrainRecord, r
         ("Energy (all stages)", f"{cost['energy_kwh']:.4g} kWh" if cost.get("energy_kwh") is not None else "not recorded"),
         ("Method", str(cost.get("energy_method", ""))),
         ("Emissions", f"{cost['co2_kg']:.4g} kg CO2eq" if cost.get("co2_kg") is not None
-         else "not computed (set compute.grid_gco2_per_kwh)")])
+         else "not computed (set compute.grid_gco2_per_kwh or compute.country_iso_code)")])
     lines += ["", "## Intended use", "", cards.intended_use, "", "## Limitations", ""]
     lines += [f"- {x}" for x in [*LIMITATIONS, *cards.limitations]]
     lines += ["", "## Data", "", "Sources, with their licences:", ""]

@@ -15,6 +15,7 @@ def plan(job: PretrainJob, root: str, encode_key: str) -> StageOutput:
     identity = job.model_dump(mode="json", include={"model", "train", "compute", "vocab_size"})
     # Where shards are cached, how much may be spent and how energy is reckoned do not change the model
     # (and a run stopped by its budget resumes under the same key with a larger one).
-    for name in ("shard_cache_gb", "budget_device_hours", "grid_gco2_per_kwh", "cpu_watts_per_core", "gpu_watts"):
+    for name in ("shard_cache_gb", "budget_device_hours", "grid_gco2_per_kwh", "cpu_watts_per_core", "gpu_watts",
+                 "energy_meter", "country_iso_code"):
         identity["compute"].pop(name)
     return StageOutput.at(root, STAGE, VERSION, identity, {"encode": encode_key})

@@ -132,9 +132,38 @@ class ComputeConfig(StageConfig):
         None, gt=0.0, description="Power drawn per busy GPU, for energy estimates where NVML's energy counter is not "
         "read; default: no estimate.",
     )
+    energy_meter: Literal["auto", "codecarbon", "rapl", "estimate"] = Field(
+        "auto", description="How each stage's host energy is read: CodeCarbon's offline tracker (needs "
+        "country_iso_code), RAPL counters, or an estimate from CPU-seconds. auto: CodeCarbon with a country, else "
+        "RAPL where readable, else the estimate. GPUs are read from NVML on every rank whatever the choice.",
+    )
+    country_iso_code: str | None = Field(
+        None, pattern=r"^[A-Z]{3}$", description="Where the machines run (ISO 3166 alpha-3, e.g. DEU): CodeCarbon's "
+        "offline tracker takes that country's grid intensity for CO2eq unless grid_gco2_per_kwh is set.",
+    )
 
     @model_validator(mode="after")
     def _fsdp_needs_gpu(self) -> "ComputeConfig":
         if self.strategy == "fsdp" and not self.use_gpu:
             raise ValueError("compute.strategy=fsdp needs compute.use_gpu=true (use ddp on CPU)")
         return self
+
+    @model_validator(mode="after")
+    def _country_known(self) -> "ComputeConfig":
+        if self.energy_meter == "codecarbon" and not self.country_iso_code:
+            raise ValueError("compute.energy_meter=codecarbon needs compute.country_iso_code (e.g. DEU): Werk runs "
+                             "CodeCarbon offline, with that country's grid")
+        if self.country_iso_code:
+            from codecarbon.input import DataSource  # 0.7 s; only for recipes that name a country
+
+            known = DataSource().get_global_energy_mix_data()
+            if self.country_iso_code not in known:
+                raise ValueError(f"compute.country_iso_code {self.country_iso_code!r} is not in CodeCarbon's energy-mix "
+                                 f"data (ISO 3166 alpha-3 codes such as DEU, FRA, FIN)")
+        return self
+
+    def energy(self):
+        """How stages of this recipe read their host energy (`tasks.tracking.compute.use_meter`)."""
+        from tasks.tracking.compute import EnergyMeter
+
+        return EnergyMeter(kind=self.energy_meter, country_iso_code=self.country_iso_code)

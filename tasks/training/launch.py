@@ -140,7 +140,7 @@ def run_pretrain(job: PretrainJob, out: StageOutput, root: str, on_status: Calla
     from tasks.tracking.compute import so_far
 
     used = so_far(device_s=summary["device_hours"] * 3600, device="gpu" if job.compute.use_gpu else "cpu-worker",
-                  flops=summary["flops"])
+                  flops=summary["flops"], device_energy_j=_device_joules(state) if job.compute.use_gpu else None)
     return out.publish(PretrainRecord, summary=summary,
                        outputs=PretrainOutputs(weights=out.path("model.pt"), config=out.path("model_config.json")),
                        data=sample_order(job, step), compute=used)
@@ -151,6 +151,14 @@ def _budget_state(state: dict[str, Any]) -> dict[str, Any]:
     from tasks.training.budget import STATE_KEY
 
     return (state.get("callbacks") or {}).get(STATE_KEY) or {}
+
+
+def _device_joules(state: dict[str, Any]) -> float | None:
+    """The training GPUs' energy, summed over ranks and attempts (`device_energy.py`); None unmeasured."""
+    from tasks.training.device_energy import STATE_KEY
+
+    joules = ((state.get("callbacks") or {}).get(STATE_KEY) or {}).get("joules")
+    return float(joules) if joules is not None else None
 
 
 def training_flops(job: PretrainJob, steps: int) -> float:

@@ -18,6 +18,7 @@ from ray.train.lightning import RayLightningEnvironment, prepare_trainer
 from models.gpt import GPTConfig
 from tasks.training import mfu, parallelize
 from tasks.training.budget import BudgetGuard
+from tasks.training.device_energy import DeviceEnergy, nvml_reader
 from tasks.training.checkpointing import CheckpointReporter, latest_checkpoint
 from tasks.training.datamodule import TokenDataModule
 from tasks.training.guard import GradientGuard
@@ -105,6 +106,7 @@ def train_loop(config: dict) -> None:
     ]
     devices = world * (job.compute.gpus_per_worker if job.compute.use_gpu else 1)
     callbacks.append(BudgetGuard(job.compute.budget_device_hours, devices, reporter.save))
+    callbacks.append(DeviceEnergy(nvml_reader if job.compute.use_gpu else lambda: None))
     if job.stop_actor:
         callbacks.append(StopOnRequest(job.stop_actor, job.stop_namespace, reporter.save))
     if job.progress_actor:
