@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Iterator, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from tasks.ingest.stage import Mapper
 
 console = Console(stderr=True)
 
@@ -36,6 +40,8 @@ def erase(
     status: Annotated[bool, typer.Option("--status", help="List the requests and the model versions still to retrain.")] = False,
     root: Annotated[Optional[str], typer.Option("--root", help="Storage root (default: WERK_STORAGE_ROOT, else WERK_HOME/store).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object on stdout.")] = False,
+    local: Annotated[bool, typer.Option("--local", help="Search and rebuild in this process instead of as Ray tasks "
+                                        "(a small corpus; Ray is the cluster's at RAY_ADDRESS, else a local one).")] = False,
 ) -> None:
     """Erase documents (GDPR Art. 17): tombstone them, rebuild the outputs that held them, flag the models.
 
@@ -45,7 +51,6 @@ def erase(
     from mlflow import MlflowClient
 
     from infra.storage import storage_root
-    from tasks.governance import register
     from tasks.tracking.setup import configure
 
     where = storage_root(root)
@@ -58,19 +63,8 @@ def erase(
         _fail("say what to erase: --doc DOC_ID (repeatable) or --match TEXT, or ask for --status")
     if not reason:
         _fail("--reason is required: the register keeps why each erasure was made")
-    from tasks.governance.erase import erase as run_erase, find_docs
-
-    found = find_docs(where, doc, source) if doc else []
-    missing = sorted(set(doc or []) - {f.doc_id for f in found})
-    for doc_id in missing:
-        console.print(f"[yellow]warning:[/] no document {escape(doc_id)} under {escape(where)}: not erased")
-    if match:
-        found += _matches(where, match, regex, source)
-    if not found:
-        _fail(f"no document under {where} matched: nothing was erased", code=1)
-    query = register.Query(doc_ids=sorted({f.doc_id for f in found if f.doc_id in set(doc or [])}), source=source,
-                           text_search=bool(match), regex=regex)
-    result = run_erase(where, found, reason, query, client=client, keep_champion=_keep_champion(client))
+    with _engine(local) as mapper:
+        result = _erase(where, doc, match, regex, source, reason, client, mapper)
     if as_json:
         typer.echo(result.model_dump_json())
         return
@@ -87,19 +81,52 @@ def erase(
     _warn_partial(result.partial)
 
 
+@contextmanager
+def _engine(local: bool) -> Iterator[Mapper]:
+    """Where the corpus is searched and rebuilt: one Ray task per ingest unit (the search reads
+    every kept and quarantined text, so it must spread like the ingest did), or this process."""
+    from tasks.ingest.stage import local_map
+
+    if local:
+        yield local_map
+        return
+    from infra.ray_cluster import mapper, ray_session
+
+    with ray_session():
+        yield mapper()
+
+
+def _erase(where: str, doc: list[str] | None, match: str | None, regex: bool, source: str | None, reason: str,
+           client, mapper: Mapper):
+    from tasks.governance import register
+    from tasks.governance.erase import erase as run_erase, find_docs
+
+    found = find_docs(where, doc, source) if doc else []
+    missing = sorted(set(doc or []) - {f.doc_id for f in found})
+    for doc_id in missing:
+        console.print(f"[yellow]warning:[/] no document {escape(doc_id)} under {escape(where)}: not erased")
+    if match:
+        found += _matches(where, match, regex, source, mapper)
+    if not found:
+        _fail(f"no document under {where} matched: nothing was erased", code=1)
+    query = register.Query(doc_ids=sorted({f.doc_id for f in found if f.doc_id in set(doc or [])}), source=source,
+                           text_search=bool(match), regex=regex)
+    return run_erase(where, found, reason, query, client=client, mapper=mapper, keep_champion=_keep_champion(client))
+
+
 def _warn_partial(partial: list[str]) -> None:
     for uri in partial:
         console.print(f"[yellow]warning:[/] unfinished ingest output {escape(uri)} (a crashed or running ingest) may "
                       "hold erased text in its work files: delete it once no ingest runs")
 
 
-def _matches(root: str, pattern: str, regex: bool, source: str | None):
+def _matches(root: str, pattern: str, regex: bool, source: str | None, mapper: Mapper):
     import re
 
     from tasks.governance.erase import find_matches
 
     try:
-        return find_matches(root, pattern, regex, source)
+        return find_matches(root, pattern, regex, source, mapper)
     except re.error as exc:
         _fail(f"--match is not a valid regular expression: {exc}")
 

@@ -75,7 +75,7 @@ def test_erase_a_document_rebuild_only_what_held_it_flag_the_model_and_retrain(w
     assert ing["shard"].endswith(doc["shard"]) and enc["length"] > 0
     assert [(v["name"], v["version"]) for v in trained["model_versions"]] == [("werk-gov", "1")]
 
-    erased = _json(env, "erase", "--doc", doc["doc_id"], "--reason", "Art. 17 request #2026-041")
+    erased = _json(env, "erase", "--doc", doc["doc_id"], "--reason", "Art. 17 request #2026-041", "--local")
     request = erased["request_id"]
     assert [f["doc_id"] for f in erased["found"]] == [doc["doc_id"]]
     ingest_change, encode_change = erased["rebuilt"]
@@ -131,6 +131,8 @@ def test_match_erases_a_planted_sentence_across_sources_and_the_register_outlive
     erased = _json(env, "erase", "--match", PLANTED, "--reason", "Art. 17 request #2026-042")
     found = {(f["source"], f["where"]) for f in erased["found"]}
     assert len(erased["found"]) == 3 and found == {("shakespeare", "kept"), ("parlspeech", "kept")}
+    # Searched and rebuilt as Ray tasks (the default): the ingest output and its token shards again.
+    assert {r["stage"] for r in erased["rebuilt"]} == {"ingest", "encode"}
     stored = list((world["root"] / "governance" / "erasure" / "requests").glob("*.json"))
     assert stored and not any(PLANTED in p.read_text() for p in stored)  # the pattern is kept as a hash only
     # A third, fresh home on the same storage root sees both requests.
@@ -138,5 +140,5 @@ def test_match_erases_a_planted_sentence_across_sources_and_the_register_outlive
     assert len(_json(fresh, "erase", "--status")["requests"]) == 2
     for f in erased["found"]:
         assert _werk(fresh, "lineage", "doc", f["doc_id"]).returncode == 1
-    again = _werk(fresh, "erase", "--match", PLANTED, "--reason", "again")
+    again = _werk(fresh, "erase", "--match", PLANTED, "--reason", "again", "--local")
     assert again.returncode == 1 and "nothing was erased" in again.stderr
