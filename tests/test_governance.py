@@ -244,3 +244,28 @@ def test_tombstones_know_a_document_by_id_and_hash_and_a_source_however_it_is_wr
         assert register.applicable(root, [written]).requests.keys() == {"web/1", "ab"}
     assert register.source_key("s3://b/p/") == register.source_key("s3://b/p") == "s3://b/p"
     assert register.applicable(root, [f"{tmp_path}/other"]).digest is None
+
+
+def test_erasing_a_tiny_corpus_s_whole_validation_split_leaves_a_fresh_ingest_to_hold_one_out(tmp_path):
+    """A rebuild cannot hold another document out without moving it from a train part, so it
+    would differ from a fresh ingest: the output goes and the next run ingests again."""
+    from tasks.governance.erase import erase, find_docs
+    from tasks.lineage.published import published
+    from tasks.ingest.record import IngestRecord
+
+    corpus = _corpus(tmp_path / "c")
+    root = str(tmp_path / "store")
+    cfg = _cfg(corpus)
+    out, files = stage.plan(cfg, root)
+    old = stage.run_ingest(cfg, out, files)
+    held_out = [r["doc_id"] for r in pq.read_table(old.outputs.manifest).to_pylist() if r["split"] == "val"]
+    assert old.stats.kept >= 3 and len(held_out) == 1
+    result = erase(root, find_docs(root, held_out), "Art. 17", register.Query(doc_ids=held_out))
+    assert result.rebuilt == [] and result.removed == [old.uri]
+    assert published(root, IngestRecord) == [] and not Path(root, "ingest", result.removed[0].rsplit("/", 1)[-1],
+                                                                "manifest").exists()
+    again_out, files = stage.plan(cfg, root)
+    again = stage.run_ingest(cfg, again_out, files)
+    assert again.stats.splits.val == 1 and again.stats.kept == old.stats.kept - 1
+    assert again.stats.rejected["erased"] == 1
+    assert held_out[0] not in {r["doc_id"] for r in pq.read_table(again.outputs.manifest).to_pylist()}

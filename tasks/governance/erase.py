@@ -124,6 +124,14 @@ def find_matches(root: str, pattern: str, regex: bool = False, source: str | Non
     return found
 
 
+def _remove_all(ing: IngestRecord, encodes: list[EncodeRecord], request_id: str) -> list[str]:
+    """Remove an ingest output and its encodings with no rebuilt successor; their URIs."""
+    for enc in encodes:
+        remove(enc.uri, request_id, None)
+    remove(ing.uri, request_id, None)
+    return [e.uri for e in encodes] + [ing.uri]
+
+
 def tombstones(root: str, found: list[Found]) -> list[register.Tombstone]:
     uris = {ing.key: {s.name: s.uri for s in ing.sources} for ing in published(root, IngestRecord)}
     return [register.Tombstone(request_id="", doc_id=f.doc_id, sha256=f.sha256, source=f.source,
@@ -156,16 +164,19 @@ def erase(root: str, found: list[Found], reason: str, query: register.Query, by:
             continue
         mine = [e for e in encodes if e.inputs.get("ingest") == ing.key]
         if ing.address is None:  # written before records had addresses: removed; a rerun ingests again
-            for enc in mine:
-                remove(enc.uri, request.id, None)
-                removed.append(enc.uri)
-            remove(ing.uri, request.id, None)
-            removed.append(ing.uri)
+            removed += _remove_all(ing, mine, request.id)
             continue
         stones = register.applicable(root, [s.uri for s in ing.sources]).digest
         if StageOutput.of(ing).rekeyed(root, tombstones=stones).key == ing.key:
             continue  # it holds every tombstone already (a rerun of an erasure)
         new, change, changed_units = rebuild_ingest(ing, root, mapper)
+        if new.stats.kept >= 2 and not new.stats.splits.val:
+            # The erased documents were a tiny corpus's whole validation split. A fresh ingest holds
+            # another document out (`stage._hold_out_one`), which moves it out of a train part: the
+            # rebuild would differ from it, so both go and the next run of the recipe ingests again.
+            storage.remove_tree(new.uri)
+            removed += _remove_all(ing, mine, request.id)
+            continue
         rebuilt.append(change)
         for enc in mine:
             new_enc, enc_change = rebuild_encode(enc, ing, new, changed_units, root, mapper)
