@@ -22,6 +22,7 @@ PIPELINE_MODULES = ("ray", "tasks.training.launch", "lightning", "ray.train.torc
 def start(modules: tuple[str, ...] = ()) -> threading.Thread:
     def work() -> None:
         try:
+            _prefect_models_first()
             from tasks.tracking.setup import warm_up
 
             warm_up()
@@ -33,3 +34,16 @@ def start(modules: tuple[str, ...] = ()) -> threading.Thread:
     thread = threading.Thread(target=work, name="werk-warm-up", daemon=True)
     thread.start()
     return thread
+
+
+def _prefect_models_first() -> None:
+    """Importing MLflow's store configures every SQLAlchemy mapper in the process. To start its
+    temporary server, Prefect's client imports the server's models in the main thread meanwhile;
+    configured half-way through that import they fail for the rest of the process ("expression
+    'FlowRun' failed to locate a name"), and the run with them. With the models imported here
+    first (or, if the main thread is importing them, once it has: the import lock waits), MLflow
+    finds them whole. A Prefect server elsewhere (PREFECT_API_URL) needs neither."""
+    from prefect.settings import get_current_settings
+
+    if get_current_settings().api.url is None:
+        import prefect.server.database.orm_models  # noqa: F401
