@@ -37,6 +37,7 @@ class GPTConfig:
     tie_embeddings: bool = True
     rope_theta: float = 10000.0
     mlp_hidden: int | None = None  # default: 4 * n_embd (GELU), about 8/3 * n_embd (SwiGLU)
+    norm_eps: float | None = None  # default: 1e-5 (LayerNorm), 1e-6 (RMSNorm); imported models bring theirs
 
     def __post_init__(self) -> None:
         if self.n_embd % self.n_head:
@@ -51,6 +52,10 @@ class GPTConfig:
     @property
     def kv_heads(self) -> int:
         return self.n_kv_head or self.n_head
+
+    @property
+    def eps(self) -> float:
+        return self.norm_eps if self.norm_eps is not None else 1e-6 if self.norm == "rmsnorm" else 1e-5
 
     @property
     def hidden(self) -> int:
@@ -72,13 +77,33 @@ def rope_tables(cfg: GPTConfig) -> tuple[torch.Tensor, torch.Tensor]:
     return angles.cos(), angles.sin()
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate pairs of channels of x (batch, heads, time, head_dim) by position-dependent angles."""
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start: int = 0) -> torch.Tensor:
+    """Rotate pairs of adjacent channels (2i, 2i+1) of x (batch, heads, time, head_dim) by the
+    angles of positions start, start + 1, ... (an interleaved layout: HF Llama pairs i with i + d/2,
+    so an export permutes the q and k rows)."""
     t = x.size(-2)
     x1, x2 = x.float().unflatten(-1, (-1, 2)).unbind(-1)
-    c, s = cos[:t], sin[:t]
+    c, s = cos[start:start + t], sin[start:start + t]
     out = torch.stack((x1 * c - x2 * s, x1 * s + x2 * c), dim=-1).flatten(-2)
     return out.type_as(x)
+
+
+class KVCache:
+    """Keys and values of the tokens seen so far, per layer, for generation: each new token
+    attends to them instead of recomputing the whole context. Kept per kv head (before grouped-
+    query attention repeats them), so its size grows with batch x kv heads x context x layers."""
+
+    def __init__(self, n_layer: int) -> None:
+        self.keys: list[torch.Tensor | None] = [None] * n_layer
+        self.values: list[torch.Tensor | None] = [None] * n_layer
+        self.length = 0  # positions held
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append this step's keys and values (batch, kv_heads, time, head_dim); all of them so far."""
+        if self.keys[layer] is not None:
+            k, v = torch.cat([self.keys[layer], k], dim=2), torch.cat([self.values[layer], v], dim=2)
+        self.keys[layer], self.values[layer] = k, v
+        return k, v
 
 
 class CausalSelfAttention(nn.Module):
@@ -93,21 +118,30 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(cfg.dropout)
         self.rope = cfg.position == "rope"
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+                cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         b, t, c = x.shape
+        start = cache.length if cache is not None else 0  # position of x's first token
         kv = self.n_kv * self.head_dim
         q, k, v = self.qkv(x).split([c, kv, kv], dim=2)
         q = q.view(b, t, self.n_head, self.head_dim).transpose(1, 2)
         k = k.view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
         v = v.view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
         if self.rope and rope is not None:
-            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+            q, k = apply_rope(q, *rope, start), apply_rope(k, *rope, start)
+        if cache is not None:
+            k, v = cache.update(layer, k, v)
         if self.n_kv != self.n_head:  # grouped-query attention: each kv head serves a group
             k = k.repeat_interleave(self.n_head // self.n_kv, dim=1)
             v = v.repeat_interleave(self.n_head // self.n_kv, dim=1)
-        # Fused kernel (flash / memory-efficient where available); causal mask built in.
+        # SDPA's built-in causal mask is aligned to the top left: right for a whole sequence, wrong
+        # for new queries after cached keys. One new token sees everything; several need the mask.
+        mask = None
+        if start and t > 1:
+            mask = torch.ones(t, start + t, dtype=torch.bool, device=x.device).tril(diagonal=start)
+        # Fused kernel (flash / memory-efficient where available).
         y = F.scaled_dot_product_attention(
-            q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
+            q, k, v, attn_mask=mask, is_causal=not start and t > 1, dropout_p=self.dropout if self.training else 0.0
         )
         y = y.transpose(1, 2).contiguous().view(b, t, c)
         return self.resid_dropout(self.proj(y))
@@ -131,8 +165,8 @@ class MLP(nn.Module):
 
 def _norm(cfg: GPTConfig) -> nn.Module:
     if cfg.norm == "rmsnorm":
-        return nn.RMSNorm(cfg.n_embd, eps=1e-6)
-    return nn.LayerNorm(cfg.n_embd, bias=cfg.bias)
+        return nn.RMSNorm(cfg.n_embd, eps=cfg.eps)
+    return nn.LayerNorm(cfg.n_embd, eps=cfg.eps, bias=cfg.bias)
 
 
 class Block(nn.Module):
@@ -143,8 +177,9 @@ class Block(nn.Module):
         self.ln_2 = _norm(cfg)
         self.mlp = MLP(cfg)
 
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), rope)
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+                cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), rope, cache, layer)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -184,20 +219,24 @@ class GPT(nn.Module):
         n = sum(p.numel() for p in self.parameters())
         return n - self.wpe.weight.numel() if non_embedding and self.wpe is not None else n
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        """Return next-token logits of shape (batch, time, vocab)."""
+    def forward(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Return next-token logits of shape (batch, time, vocab). With a `cache`, `idx` continues
+        the tokens it holds (their keys and values are not recomputed) and is added to it."""
         _, t = idx.shape
-        if t > self.config.block_size:
-            raise ValueError(f"sequence length {t} exceeds block_size {self.config.block_size}")
+        start = cache.length if cache is not None else 0
+        if start + t > self.config.block_size:
+            raise ValueError(f"sequence length {start + t} exceeds block_size {self.config.block_size}")
         x = self.wte(idx)
         rope = None
         if self.wpe is not None:
-            x = x + self.wpe(torch.arange(t, device=idx.device))
+            x = x + self.wpe(torch.arange(start, start + t, device=idx.device))
         else:
             rope = (self.rope_cos, self.rope_sin)
         x = self.drop(x)
-        for block in self.blocks:
-            x = block(x, rope)
+        for i, block in enumerate(self.blocks):
+            x = block(x, rope, cache, i)
+        if cache is not None:
+            cache.length += t
         return self.lm_head(self.ln_f(x))
 
     def loss(self, idx: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -217,15 +256,26 @@ class GPT(nn.Module):
         stop_token: int | None = None,
         generator: torch.Generator | None = None,
         top_p: float | None = None,
+        use_cache: bool = True,
     ) -> torch.Tensor:
         """Sample continuations of `idx` (batch, time); stops early when every row hit stop_token.
 
         `temperature <= 0` is greedy; `top_k` keeps the k likeliest tokens, `top_p` the smallest set
-        whose probability reaches p (nucleus sampling); both may be combined."""
+        whose probability reaches p (nucleus sampling); both may be combined.
+
+        With `use_cache`, each new token runs through the model alone, attending to the cached keys
+        and values of the context. Once the text outgrows `block_size`, the model sees the last
+        `block_size` tokens from position 0 again (as without the cache), so each further token
+        recomputes that window: the output is the same either way."""
         finished = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
+        cache = KVCache(self.config.n_layer) if use_cache else None
         for _ in range(max_new_tokens):
-            context = idx[:, -self.config.block_size :]
-            logits = self(context)[:, -1, :].float()
+            if cache is not None and idx.size(1) <= self.config.block_size:
+                fresh = idx[:, cache.length:]  # the whole prompt first, then one token a step
+                logits = self(fresh, cache)[:, -1, :].float()
+            else:
+                context = idx[:, -self.config.block_size :]
+                logits = self(context)[:, -1, :].float()
             if temperature <= 0:
                 nxt = logits.argmax(dim=-1, keepdim=True)
             else:
