@@ -26,8 +26,10 @@ from flows.lineage_cli import lineage_app  # noqa: E402 (the sub-commands' modul
 
 app.add_typer(lineage_app, name="lineage")
 from flows.erase_cli import erase  # noqa: E402
+from flows.export_cli import export  # noqa: E402
 
 app.command()(erase)
+app.command()(export)
 console = Console(stderr=True)
 
 EXIT_USAGE = 2

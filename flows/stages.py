@@ -378,8 +378,10 @@ def register(recipe: Recipe, root: str, parent_id: str, ingest_result: IngestRun
         mlflow_ui = links.current(tracking_uri()).mlflow
         text = markdown(report, comparison, plot_url=(lambda name: links.mlflow_artifact(
             mlflow_ui, eval_result.run_id, f"manifest/{name}")) if mlflow_ui else None)
-        _documentation(recipe, run, client, name, reg["version"], ingest_result, encode_result, pretrain_result, eval_result,
-                       cost, pending)
+        card = _documentation(recipe, run, client, name, reg["version"], ingest_result, encode_result, pretrain_result,
+                              eval_result, cost, pending)
+        if recipe.registry.export_hf and not prior:
+            _export_hf(run, client, name, reg["version"], pretrain_result, tok_result, card)
         run.set_tags({"werk.model_uri": reg["model_uri"], "werk.model_version": reg["version"],
                       "werk.promoted": decision.promote})
         create_markdown_artifact(key="eval-report", markdown=text, description=f"Evaluation of {recipe.name}")
@@ -388,8 +390,9 @@ def register(recipe: Recipe, root: str, parent_id: str, ingest_result: IngestRun
 
 
 def _documentation(recipe: Recipe, run: Run, client, name: str, version: str, ing: IngestRun, enc: EncodeRun,
-                   pre: PretrainRun, ev: EvaluateRun, cost: dict[str, Any], pending: list[str]) -> None:
-    """The model card (the version's description in MLflow) and the AI Act training-content summary."""
+                   pre: PretrainRun, ev: EvaluateRun, cost: dict[str, Any], pending: list[str]) -> str:
+    """The model card (the version's description in MLflow) and the AI Act training-content summary;
+    the card."""
     from datetime import datetime, timezone
 
     from flows.cards import model_documents
@@ -405,3 +408,16 @@ def _documentation(recipe: Recipe, run: Run, client, name: str, version: str, in
     create_markdown_artifact(key="model-card", markdown=card, description=f"Model card of {name} version {version}")
     create_markdown_artifact(key="ai-act-summary", markdown=summary_md,
                              description=f"AI Act training-content summary of {name} version {version}")
+    return card
+
+
+def _export_hf(run: Run, client, name: str, version: str, pre: PretrainRun, tok: TokenizerRun, card: str) -> None:
+    """The version's Hugging Face folder as the `hf` artifact of its run, named in a version tag."""
+    from tasks.export.registered import ARTIFACT, export_hf
+
+    refused = export_hf(pre.record.outputs.weights, pre.record.outputs.config, tok.tokenizer, card, run.log_artifacts)
+    if refused:
+        get_run_logger().warning("no Hugging Face folder for %s version %s: %s", name, version, refused)
+        client.set_model_version_tag(name, version, "werk.export.hf", f"none: {refused}")
+    else:
+        client.set_model_version_tag(name, version, "werk.export.hf", f"runs:/{run.run_id}/{ARTIFACT}")

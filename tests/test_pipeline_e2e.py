@@ -406,6 +406,61 @@ def test_cli_evaluates_a_registered_model_and_a_checkpoint(first_run, home):
     assert bad.returncode == 2 and "unknown task 'no-such-task'" in bad.stderr
 
 
+def test_the_registered_model_leaves_for_transformers_and_lm_eval_scores_it_as_werk_does(first_run, home, tmp_path):
+    """`werk export` writes a folder transformers loads with Werk's logits; lm-evaluation-harness's
+    own `hf` model scores it on the shipped tasks as Werk's adapter does."""
+    transformers = pytest.importorskip("transformers")
+    import torch
+    from lm_eval.models.huggingface import HFLM
+    from mlflow import MlflowClient
+
+    from tasks.evaluate import downstream, harness, standalone
+    from tasks.tracking.setup import configure
+
+    werk = str(Path(sys.executable).parent / "werk")
+    env = {**os.environ, "WERK_HOME": str(home)}
+    env.pop("PREFECT_API_URL", None)
+    uri = f"models:/{first_run['model_name']}/{first_run['model_version']}"
+    done = subprocess.run([werk, "export", "--model", uri, "--format", "hf", "--out", str(tmp_path / "hf"), "--json"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert {Path(f).name for f in json.loads(done.stdout)["files"]} >= {"config.json", "model.safetensors", "README.md"}
+    configure()
+    version = MlflowClient().get_model_version(first_run["model_name"], first_run["model_version"])
+    assert (tmp_path / "hf" / "README.md").read_text() == version.description  # the model card travels
+    # The register step logged the same folder with the version's run.
+    logged = version.tags["werk.export.hf"]
+    assert logged == f"runs:/{version.run_id}/hf"
+    folder = Path(MlflowClient().download_artifacts(version.run_id, "hf", str(tmp_path / "logged")))
+    assert {p.name for p in folder.iterdir()} == {p.name for p in (tmp_path / "hf").iterdir()}
+    assert (folder / "model.safetensors").read_bytes() == (tmp_path / "hf" / "model.safetensors").read_bytes()
+    model, tok = standalone.load_registered(uri)
+    hf = transformers.AutoModelForCausalLM.from_pretrained(str(tmp_path / "hf"), dtype=torch.float32).eval()
+    ids = torch.tensor([tok.encode("To be, or not to be, that is the question").ids])
+    with torch.no_grad():
+        torch.testing.assert_close(hf(ids).logits, model(ids), atol=1e-4, rtol=1e-4)
+    # Werk conditions every text on <|endoftext|> (as in training): the harness's add_bos_token does the same.
+    # The harness's hf model refuses an answer longer than the model's context (64 tokens here), which
+    # Werk scores in windows: the shipped tasks whose answers all fit.
+    def fits(name: str) -> bool:
+        return all(len(tok.encode(c).ids) < model.config.block_size for i in downstream.load_task(name)[1]
+                   for c in i.choices)
+
+    tasks = sorted(t for t in downstream.available() if fits(t))
+    assert "hamlet-cloze" in tasks and "parlspeech-cloze" in tasks
+    theirs = harness.run(HFLM(pretrained=str(tmp_path / "hf"), device="cpu", dtype="float32", batch_size=16,
+                              add_bos_token=True), tasks)
+    ours = harness.run(harness.WerkLM(model, tok), tasks)
+    for task in tasks:
+        assert theirs[task]["acc"] == pytest.approx(ours[task]["acc"]), task
+    # The GPT-2 style debug model has no exact llama.cpp equivalent: refused, with the reason.
+    checkpoint = sorted(home.glob("store/ray/pretrain-*/step-*/checkpoint.ckpt"))[-1]
+    refused = subprocess.run([werk, "export", "--checkpoint", str(checkpoint), "--format", "gguf", "--out",
+                              str(tmp_path / "gguf")], env=env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 1 and "tanh GELU" in " ".join(refused.stderr.split())  # (rich wraps lines)
+    assert not (tmp_path / "gguf").exists()
+
+
 def test_prefect_shows_the_run_summary_and_full_progress(first_run):
     import asyncio
 

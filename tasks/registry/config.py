@@ -22,6 +22,11 @@ class RegistryConfig(StageConfig):
         "default the alias is removed until a model trained on the rebuilt data is promoted.",
     )
 
+    export_hf: bool = Field(
+        True, description="Log a Hugging Face folder of every new version (LlamaForCausalLM or GPT2LMHeadModel, "
+        "with its tokenizer and model card) as the `hf` artifact of its run, for transformers and vLLM.",
+    )
+
     @property
     def higher_is_better(self) -> bool:
         return self.gate_metric.endswith(("/acc", "/acc_norm"))

@@ -83,6 +83,9 @@ class Run:
     def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(local_path), artifact_path)
 
+    def log_artifacts(self, local_dir: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)
+
     def log_remote_file(self, uri: str, artifact_path: str | None = None) -> None:
         """Copy a stage output (local or S3) into the run's artifacts."""
         from infra import storage

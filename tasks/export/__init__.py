@@ -1,0 +1,1 @@
+"""Export a Werk model to the formats its field uses (Hugging Face folders, GGUF), and import back."""
