@@ -227,7 +227,7 @@ def tokenize(recipe: RecipeOpt = "demo", overrides: SetOpt = None, as_json: Json
     """Train (or load) the tokenizer and encode token shards (ingest first if needed)."""
 
     def load():
-        from flows.tokenize import tokenize_flow
+        from flows.tokenization import tokenize_flow
 
         return tokenize_flow
 

@@ -37,6 +37,17 @@ def test_every_deployment_matches_its_flow_and_the_pools():
     assert deployments["pretrain"]["parameters"]["until"] == "pretrain"
 
 
+def test_no_module_beside_an_entrypoint_shadows_the_standard_library():
+    """Loading an entrypoint puts its folder first on sys.path (in a worker's flow run, and in this
+    test process once the test above has run). A `flows/tokenize.py` then stood in for Python's
+    `tokenize`, and every process spawned later (DDP ranks, multiprocessing) failed at start-up."""
+    spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    folders = {(REPO / d["entrypoint"].split(":")[0]).parent for d in spec["deployments"]}
+    shadowing = sorted(str(p.relative_to(REPO)) for folder in folders for p in folder.glob("*.py")
+                       if p.stem in sys.stdlib_module_names)
+    assert folders and not shadowing
+
+
 def test_the_pipeline_form_is_typed_with_defaults_and_descriptions():
     from flows.pipeline import pipeline
 
