@@ -20,8 +20,8 @@ pytestmark = pytest.mark.slow
 class _Counter:
     """Rank r's stand-in counter: r + 1 joules more at every reading (picklable for ddp_spawn)."""
 
-    def __init__(self, missing_on_rank: int | None = None) -> None:
-        self.missing_on_rank = missing_on_rank
+    def __init__(self, missing_on_rank: int | None = None, failing_on_rank: int | None = None) -> None:
+        self.missing_on_rank, self.failing_on_rank = missing_on_rank, failing_on_rank
 
     def __call__(self):
         rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
@@ -31,6 +31,8 @@ class _Counter:
 
         def read() -> float:
             calls[0] += 1
+            if rank == self.failing_on_rank and calls[0] > 1:
+                raise RuntimeError("NVML: GPU is lost")  # the driver's error, mid-run
             return float(calls[0] * (rank + 1))
         return read
 
@@ -61,10 +63,10 @@ class _SaveAtEnd(L.Callback):
         trainer.save_checkpoint(self.path)
 
 
-def _fit(path: str, counter: _Counter, steps: int, resume: str | None = None) -> dict:
+def _fit(path: str, counter: _Counter, steps: int, resume: str | None = None, share: float = 1.0) -> dict:
     trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp_spawn", max_steps=steps, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        callbacks=[DeviceEnergy(counter), _SaveAtEnd(path)])
+                        callbacks=[DeviceEnergy(counter, share), _SaveAtEnd(path)])
     trainer.fit(_Tiny(), ckpt_path=resume, weights_only=False)
     return torch.load(path, weights_only=True)["callbacks"][STATE_KEY]
 
@@ -75,8 +77,12 @@ def test_device_energy_is_summed_over_ranks_and_attempts(tmp_path):
     assert _fit(first, _Counter(), steps=2) == {"joules": 3.0}
     # A resumed attempt counts on from the checkpoint's total.
     assert _fit(str(tmp_path / "second.ckpt"), _Counter(), steps=4, resume=first) == {"joules": 6.0}
-    # One rank without a counter: the total is unknown, not the other ranks' share alone.
+    # One rank without a counter, or whose counter fails mid-run: the total is unknown, not the
+    # other ranks' share alone, and no rank misses the reduction (the run finishes).
     assert _fit(str(tmp_path / "partial.ckpt"), _Counter(missing_on_rank=1), steps=2) == {"joules": None}
+    assert _fit(str(tmp_path / "lost.ckpt"), _Counter(failing_on_rank=1), steps=2) == {"joules": None}
+    # Two ranks on half a GPU each read one device's counter: each counts its half.
+    assert _fit(str(tmp_path / "shared.ckpt"), _Counter(), steps=2, share=0.5) == {"joules": 1.5}
 
 
 def test_without_nvml_the_reader_says_there_is_none():

@@ -24,7 +24,7 @@ from tasks.encode.record import EncodeRecord
 from tasks.governance import register
 from tasks.governance.flags import FlaggedVersion, flag_versions
 from tasks.artifacts import StageOutput
-from tasks.governance.rebuild import (Rebuilt, finish_removals, partial_outputs, rebuild_encode,
+from tasks.governance.rebuild import (Rebuilt, ValidationEmptied, finish_removals, partial_outputs, rebuild_encode,
                                       rebuild_ingest, remove)
 from tasks.ingest.record import IngestRecord
 from tasks.ingest.stage import Mapper, local_map
@@ -169,12 +169,9 @@ def erase(root: str, found: list[Found], reason: str, query: register.Query, by:
         stones = register.applicable(root, [s.uri for s in ing.sources]).digest
         if StageOutput.of(ing).rekeyed(root, tombstones=stones).key == ing.key:
             continue  # it holds every tombstone already (a rerun of an erasure)
-        new, change, changed_units = rebuild_ingest(ing, root, mapper)
-        if new.stats.kept >= 2 and not new.stats.splits.val:
-            # The erased documents were a tiny corpus's whole validation split. A fresh ingest holds
-            # another document out (`stage._hold_out_one`), which moves it out of a train part: the
-            # rebuild would differ from it, so both go and the next run of the recipe ingests again.
-            storage.remove_tree(new.uri)
+        try:
+            new, change, changed_units = rebuild_ingest(ing, root, mapper)
+        except ValidationEmptied:  # so the next run of the recipe ingests again, as a fresh ingest would
             removed += _remove_all(ing, mine, request.id)
             continue
         rebuilt.append(change)

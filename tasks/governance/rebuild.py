@@ -56,6 +56,10 @@ class Rebuilt(BaseModel):
         return [f for f in self.files if f.before != f.after]
 
 
+class ValidationEmptied(Exception):
+    """A rebuild that would leave no validation document (see `rebuild_ingest`)."""
+
+
 def _unit_of(uri: str) -> int:
     return int(re.search(r"part-(\d+)\.parquet$", uri).group(1))
 
@@ -77,6 +81,12 @@ def rebuild_ingest(old: IngestRecord, root: str, mapper: Mapper = local_map) -> 
     parts = old.stats.partitions
     mapper(rebuild_index_part, [(old.uri, out.uri, index_file("", p), work) for p in range(parts)])
     stats = _stats(old.stats, results)
+    if stats.kept >= 2 and not stats.splits.val:
+        # The erased documents were a tiny corpus's whole validation split. A fresh ingest holds
+        # another document out (`stage._hold_out_one`), moving it out of a train part: this output
+        # would differ from it, so it is never published (the caller removes the old one instead).
+        storage.remove_tree(out.uri)
+        raise ValidationEmptied(f"erasing left {old.key} without a validation document")
     storage.write_json(out.path("stats.json"), stats.model_dump(mode="json"))
     shards = {split: [out.path(shard_name(split, r["unit"])) for r in results if r["files"][shard_name(split, r["unit"])][1]]
               for split in ("train", "val")}

@@ -14,6 +14,10 @@ its node, an upper bound on a shared one). Both are blind to other nodes and to 
 share is added from NVML or estimated (`energy`). Where no counter is read, energy is estimated
 from what was measured, and the method is always stated with the figure. CO2eq is the energy
 times the recipe's grid intensity, else CodeCarbon's for the country; none without either.
+
+Wall time, CPU time and host energy cover the attempt that finished the stage (an interrupted
+earlier attempt's share is not counted); training's device-seconds and GPU energy cover every
+attempt, since they travel in its checkpoints.
 """
 
 from __future__ import annotations

@@ -45,8 +45,11 @@ def nvml_reader() -> Reader | None:
 class DeviceEnergy(L.Callback):
     """Joules used by the training devices of all ranks, over every attempt of the run."""
 
-    def __init__(self, counter: Callable[[], Reader | None] = nvml_reader) -> None:
+    def __init__(self, counter: Callable[[], Reader | None] = nvml_reader, share: float = 1.0) -> None:
         self.counter = counter  # called once fitting starts, when the strategy has chosen this rank's device
+        # A rank's part of its device: Ray packs fractional GPUs (gpus_per_worker < 1) onto one
+        # device, whose counter every rank on it reads; each then counts its share.
+        self.share = min(1.0, share)
         self.reader: Reader | None = None
         self.before_j: float | None = 0.0  # all ranks' joules in earlier attempts (from the checkpoint resumed)
         self._start: float | None = None
@@ -59,12 +62,23 @@ class DeviceEnergy(L.Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._trainer = trainer
         self.reader = self.counter()
-        self._start = self.reader() if self.reader else None
+        self._start = self._read()
+
+    def _read(self) -> float | None:
+        """This rank's counter, or None if it fails: a rank must never miss the collective below."""
+        if self.reader is None:
+            return None
+        try:
+            return self.reader()
+        except Exception:  # noqa: BLE001 - an NVML error: this attempt's energy is unknown, training goes on
+            self.reader = None
+            return None
 
     def total_j(self) -> float | None:
         """The sum over ranks so far. Collective: every rank calls it at the same point (a
         checkpoint is written by all ranks together), so that all take part in the reduction."""
-        mine = self.reader() - self._start if self.reader and self._start is not None else None
+        now = self._read() if self._start is not None else None
+        mine = (now - self._start) * self.share if now is not None else None
         trainer = self._trainer
         if trainer is None:  # saved before fitting started: nothing measured in this attempt
             return self.before_j
