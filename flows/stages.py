@@ -380,7 +380,7 @@ def register(recipe: Recipe, root: str, parent_id: str, ingest_result: IngestRun
             mlflow_ui, eval_result.run_id, f"manifest/{name}")) if mlflow_ui else None)
         card = _documentation(recipe, run, client, name, reg["version"], ingest_result, encode_result, pretrain_result,
                               eval_result, cost, pending)
-        if recipe.registry.export_hf and not prior:
+        if recipe.registry.export_hf and "werk.export.hf" not in client.get_model_version(name, reg["version"]).tags:
             _export_hf(run, client, name, reg["version"], pretrain_result, tok_result, card)
         run.set_tags({"werk.model_uri": reg["model_uri"], "werk.model_version": reg["version"],
                       "werk.promoted": decision.promote})
@@ -415,7 +415,11 @@ def _export_hf(run: Run, client, name: str, version: str, pre: PretrainRun, tok:
     """The version's Hugging Face folder as the `hf` artifact of its run, named in a version tag."""
     from tasks.export.registered import ARTIFACT, export_hf
 
-    refused = export_hf(pre.record.outputs.weights, pre.record.outputs.config, tok.tokenizer, card, run.log_artifacts)
+    try:
+        refused = export_hf(pre.record.outputs.weights, pre.record.outputs.config, tok.tokenizer, card, run.log_artifacts)
+    except Exception as exc:  # noqa: BLE001 - the version is registered and gated: say why, a rerun tries again
+        get_run_logger().warning("the Hugging Face folder of %s version %s failed: %s", name, version, exc)
+        return
     if refused:
         get_run_logger().warning("no Hugging Face folder for %s version %s: %s", name, version, refused)
         client.set_model_version_tag(name, version, "werk.export.hf", f"none: {refused}")

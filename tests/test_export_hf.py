@@ -129,6 +129,7 @@ def test_werk_to_hf_to_werk_is_exact_also_sharded(case, tokenizer_json, tmp_path
     files = _export(model, tokenizer_json, tmp_path / "hf", max_shard_bytes=64 * 1024)
     assert "model.safetensors.index.json" in files and sum(f.endswith(".safetensors") for f in files) > 2
     cfg, weights = hf_folder.read(tmp_path / "hf")
+    assert hf_folder.read_config(tmp_path / "hf") == cfg  # the same answer without loading the weights
     plain = {**model.config.to_dict(), "norm_eps": model.config.eps,
              "mlp_hidden": model.config.hidden, "n_kv_head": model.config.n_kv_head}
     assert cfg.to_dict() == plain
@@ -170,3 +171,30 @@ def test_the_gguf_file_reloads_through_transformers_with_werk_s_logits(case, tok
     gpt2 = _werk("gpt2-tied", werk_tok.get_vocab_size())
     with pytest.raises(ExportError, match="tanh GELU"):
         gguf_file.write(gpt2.state_dict(), gpt2.config, tokenizer_json, tmp_path / "gpt2.gguf", "x")
+
+
+def test_a_gpt2_whose_only_biases_are_the_attention_s_comes_back_with_them(tokenizer_json, tmp_path):
+    """Zero biases everywhere but c_attn's: the import must not mistake c_attn.bias for the
+    causal-mask buffer old transformers saved as `attn.bias`, nor drop the biases."""
+    model = _werk("gpt2-untied-bias", 512)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias") and "attn.qkv" not in name:
+                p.zero_()
+    _export(model, tokenizer_json, tmp_path / "hf")
+    cfg, weights = hf_folder.read(tmp_path / "hf")
+    assert cfg.bias and torch.equal(weights["blocks.0.attn.qkv.bias"], model.state_dict()["blocks.0.attn.qkv.bias"])
+
+
+def test_the_export_is_readable_by_others_as_the_umask_allows(tokenizer_json, tmp_path):
+    """Not private like a temporary folder: a serving process of another user must read it."""
+    from tasks.export import gguf_file
+
+    probe = tmp_path / "probe"
+    probe.write_text("")
+    file_mode = probe.stat().st_mode & 0o777  # what the umask gives a new file here
+    model = _werk("llama-gqa-tied", 512)
+    _export(model, tokenizer_json, tmp_path / "hf")
+    assert (tmp_path / "hf").stat().st_mode & 0o777 == file_mode | (file_mode & 0o444) >> 2
+    path = gguf_file.write(model.state_dict(), model.config, tokenizer_json, tmp_path / "m.gguf", "m")
+    assert path.stat().st_mode & 0o777 == file_mode

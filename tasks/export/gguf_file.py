@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 from pathlib import Path
 
 import torch
@@ -71,8 +71,9 @@ def write(weights: dict[str, torch.Tensor], cfg: GPTConfig, tokenizer_json: Path
     merges = [m if isinstance(m, str) else " ".join(m) for m in spec["model"]["merges"]]
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.partial-", dir=out.parent)
-    os.close(fd)
+    # Created by the writer with the user's usual permissions (mkstemp's 0600 would keep a
+    # llama.cpp service running as another user from reading it).
+    tmp = str(out.parent / f".{out.name}.partial-{uuid.uuid4().hex}")
     try:
         writer = gguf.GGUFWriter(tmp, ARCH)
         writer.add_name(name)

@@ -8,7 +8,7 @@ is the exact (erf) one: `activation_function` is "gelu", not GPT-2's default tan
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
@@ -53,16 +53,23 @@ def to_hf(weights: dict[str, torch.Tensor], cfg: GPTConfig) -> dict[str, torch.T
     return {k: v.contiguous() for k, v in out.items()}
 
 
-def from_hf(conf: dict[str, Any], tensors: dict[str, torch.Tensor]) -> tuple[GPTConfig, dict[str, torch.Tensor]]:
+def config_from_hf(conf: dict[str, Any], tensors: Mapping[str, torch.Tensor]) -> GPTConfig:
+    """Werk's config of the folder's model (reads the bias tensors only: all zero means none)."""
     _check(conf)
-    tensors = {k.removeprefix("transformer."): v for k, v in tensors.items()}
-    bias = any(bool(v.any()) for k, v in tensors.items() if k.endswith(".bias") and not k.endswith("attn.bias"))
+    # `h.N.attn.bias` is the causal-mask buffer older transformers saved, not a weight (c_attn.bias is).
+    bias = any(bool(tensors[k].any()) for k in tensors if k.endswith(".bias") and k.split(".")[-2:] != ["attn", "bias"])
     tied = "lm_head.weight" not in tensors or bool(conf.get("tie_word_embeddings", True))
     n_embd = conf["n_embd"]
-    cfg = GPTConfig(vocab_size=conf["vocab_size"], block_size=conf["n_positions"], n_layer=conf["n_layer"],
-                    n_head=conf["n_head"], n_embd=n_embd, bias=bias, norm="layernorm", mlp="gelu", position="learned",
-                    tie_embeddings=tied, mlp_hidden=conf.get("n_inner") or 4 * n_embd,
-                    norm_eps=float(conf.get("layer_norm_epsilon", 1e-5)))
+    return GPTConfig(vocab_size=conf["vocab_size"], block_size=conf["n_positions"], n_layer=conf["n_layer"],
+                     n_head=conf["n_head"], n_embd=n_embd, bias=bias, norm="layernorm", mlp="gelu", position="learned",
+                     tie_embeddings=tied, mlp_hidden=conf.get("n_inner") or 4 * n_embd,
+                     norm_eps=float(conf.get("layer_norm_epsilon", 1e-5)))
+
+
+def from_hf(conf: dict[str, Any], tensors: Mapping[str, torch.Tensor]) -> tuple[GPTConfig, dict[str, torch.Tensor]]:
+    cfg = config_from_hf(conf, tensors)
+    tensors = {k.removeprefix("transformer."): tensors[k] for k in tensors}
+    bias, tied = cfg.bias, cfg.tie_embeddings
     out = {"wte.weight": tensors["wte.weight"], "wpe.weight": tensors["wpe.weight"], "ln_f.weight": tensors["ln_f.weight"]}
     out["lm_head.weight"] = out["wte.weight"] if tied else tensors["lm_head.weight"]
     if bias:

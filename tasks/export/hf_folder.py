@@ -50,6 +50,10 @@ def write(weights: dict[str, torch.Tensor], cfg: GPTConfig, tokenizer_json: Path
         files = safetensors_files.write(tensors, tmp, max_shard_bytes)
         if card:
             (tmp / "README.md").write_text(card)
+        # mkdtemp's folder is private (0700): give it the permissions the files got from the
+        # umask, searchable where readable, so a serving process of another user can load it.
+        mode = (tmp / "config.json").stat().st_mode & 0o777
+        os.chmod(tmp, mode | (mode & 0o444) >> 2)
         if out.exists():
             out.rmdir()
         os.replace(tmp, out)
@@ -68,3 +72,12 @@ def read(folder: Path) -> tuple[GPTConfig, dict[str, torch.Tensor]]:
     if kind not in MAPPINGS:
         raise ExportError(f"{folder}: model_type {kind!r}; Werk imports llama and gpt2")
     return MAPPINGS[kind].from_hf(conf, safetensors_files.read(folder))
+
+
+def read_config(folder: Path) -> GPTConfig:
+    """The folder's model as Werk's config, without loading its weights (only what `read` checks)."""
+    conf: dict[str, Any] = json.loads((folder / "config.json").read_text())
+    kind = conf.get("model_type")
+    if kind not in MAPPINGS:
+        raise ExportError(f"{folder}: model_type {kind!r}; Werk imports llama and gpt2")
+    return MAPPINGS[kind].config_from_hf(conf, safetensors_files.Lazy(folder))

@@ -9,7 +9,7 @@ default (ids, eps, theta, head counts, tying) is written explicitly.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
@@ -59,7 +59,8 @@ def to_hf(weights: dict[str, torch.Tensor], cfg: GPTConfig, permute: bool = True
     return {k: v.contiguous() for k, v in out.items()}
 
 
-def from_hf(conf: dict[str, Any], tensors: dict[str, torch.Tensor]) -> tuple[GPTConfig, dict[str, torch.Tensor]]:
+def config_from_hf(conf: dict[str, Any], tensors: Mapping[str, torch.Tensor]) -> GPTConfig:
+    """Werk's config of the folder's model (reads no tensor: only which ones exist)."""
     _check(conf)
     heads = conf["num_attention_heads"]
     kv = conf.get("num_key_value_heads") or heads
@@ -67,11 +68,16 @@ def from_hf(conf: dict[str, Any], tensors: dict[str, torch.Tensor]) -> tuple[GPT
     if bias != bool(conf.get("mlp_bias", False)):
         raise ExportError("attention_bias and mlp_bias differ: Werk's `bias` sets both")
     tied = "lm_head.weight" not in tensors or bool(conf.get("tie_word_embeddings", False))
-    cfg = GPTConfig(vocab_size=conf["vocab_size"], block_size=conf["max_position_embeddings"],
-                    n_layer=conf["num_hidden_layers"], n_head=heads, n_embd=conf["hidden_size"],
-                    bias=bias, norm="rmsnorm", mlp="swiglu", position="rope", n_kv_head=kv if kv != heads else None,
-                    tie_embeddings=tied, rope_theta=float(_theta(conf)), mlp_hidden=conf["intermediate_size"],
-                    norm_eps=float(conf.get("rms_norm_eps", 1e-6)))
+    return GPTConfig(vocab_size=conf["vocab_size"], block_size=conf["max_position_embeddings"],
+                     n_layer=conf["num_hidden_layers"], n_head=heads, n_embd=conf["hidden_size"],
+                     bias=bias, norm="rmsnorm", mlp="swiglu", position="rope", n_kv_head=kv if kv != heads else None,
+                     tie_embeddings=tied, rope_theta=float(_theta(conf)), mlp_hidden=conf["intermediate_size"],
+                     norm_eps=float(conf.get("rms_norm_eps", 1e-6)))
+
+
+def from_hf(conf: dict[str, Any], tensors: Mapping[str, torch.Tensor]) -> tuple[GPTConfig, dict[str, torch.Tensor]]:
+    cfg = config_from_hf(conf, tensors)
+    heads, kv, bias, tied = cfg.n_head, cfg.kv_heads, cfg.bias, cfg.tie_embeddings
     out = {"wte.weight": tensors["model.embed_tokens.weight"], "ln_f.weight": tensors["model.norm.weight"]}
     out["lm_head.weight"] = out["wte.weight"] if tied else tensors["lm_head.weight"]
     for i in range(cfg.n_layer):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Iterator, Mapping
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 SINGLE = "model.safetensors"
@@ -38,14 +40,37 @@ def write(tensors: dict[str, torch.Tensor], out: Path, max_shard_bytes: int) -> 
     return names + [INDEX]
 
 
-def read(folder: Path) -> dict[str, torch.Tensor]:
+def _files(folder: Path) -> list[str]:
     if (folder / INDEX).exists():
-        files = sorted(set(json.loads((folder / INDEX).read_text())["weight_map"].values()))
-    elif (folder / SINGLE).exists():
-        files = [SINGLE]
-    else:
-        raise FileNotFoundError(f"{folder} has no {SINGLE} or {INDEX}: not a Hugging Face model folder in safetensors")
+        return sorted(set(json.loads((folder / INDEX).read_text())["weight_map"].values()))
+    if (folder / SINGLE).exists():
+        return [SINGLE]
+    raise FileNotFoundError(f"{folder} has no {SINGLE} or {INDEX}: not a Hugging Face model folder in safetensors")
+
+
+def read(folder: Path) -> dict[str, torch.Tensor]:
     tensors: dict[str, torch.Tensor] = {}
-    for name in files:
+    for name in _files(folder):
         tensors.update(load_file(str(folder / name)))
     return tensors
+
+
+class Lazy(Mapping[str, torch.Tensor]):
+    """The folder's tensors by name, each read from its file only when asked for (the names come
+    from the files' headers): what a model's config needs without loading its weights."""
+
+    def __init__(self, folder: Path) -> None:
+        self.where = {}
+        for name in _files(folder):
+            with safe_open(str(folder / name), framework="pt") as f:
+                self.where.update({key: folder / name for key in f.keys()})
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        with safe_open(str(self.where[key]), framework="pt") as f:
+            return f.get_tensor(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.where)
+
+    def __len__(self) -> int:
+        return len(self.where)
