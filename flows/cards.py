@@ -40,8 +40,10 @@ def model_documents(recipe: Recipe, name: str, version: str, date: str, ingest: 
                     evaluate, cost: dict[str, Any], erasure_pending: list[str]) -> tuple[str, str, dict[str, Any]]:
     """The model card, and the AI Act training-content summary as Markdown and as data."""
     comp = composition(recipe, ingest, tokens=encode.summary.splits["train"].tokens)
+    from infra import storage
+
     card = model_card(name, version, recipe, pretrain, evaluate.summary, comp, cost, erasure_pending,
-                      encode.summary.vocab_size)
+                      encode.summary.vocab_size, trained=storage.read_json(pretrain.outputs.config))
     summary = ai_act.summary(comp, name, version, date, cost, recipe.cards.provider, recipe.cards.contact,
                              recipe.ingest.opt_out.lists, _pii_kinds(recipe))
     return card, ai_act.markdown(summary), summary.model_dump(mode="json")

@@ -108,6 +108,18 @@ def _format_errors(err: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def _init_from_alone(model: Any) -> None:
+    """`model.init_from` sets the model's shape from its folder: a recipe also setting one would
+    be silently overruled, so it is refused (only what the recipe itself writes counts)."""
+    if isinstance(model, dict) and model.get("init_from"):
+        from tasks.export.init_from import SHAPE
+
+        clash = sorted(k for k in (*SHAPE, "preset") if k in model)
+        if clash:
+            raise RecipeError(f"model.init_from takes the model's shape from its folder: remove model."
+                              f"{', model.'.join(clash)}")
+
+
 def load_recipe(name_or_file: str = "demo", overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
     """Read, override, expand `${VAR}`s in and validate a recipe."""
     path = _recipe_path(name_or_file)
@@ -124,6 +136,7 @@ def load_recipe(name_or_file: str = "demo", overrides: list[str] | tuple[str, ..
     os.environ.setdefault("WERK_REPO", str(RECIPES_DIR.parent))
     for assignment in overrides:
         apply_override(data, assignment)
+    _init_from_alone(data.get("model"))
     try:
         return Recipe.model_validate(_expand_env(data))
     except ValidationError as exc:

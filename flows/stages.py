@@ -217,10 +217,17 @@ def _pretrain_job(recipe: Recipe, tok_result: TokenizerRun, encode_result: Encod
 
     summary = encode_result.record.summary
     train, val = summary.splits["train"], summary.splits["val"]
+    model, init_sha256 = recipe.model, None
+    if model.init_from:  # the shape from the folder (`tasks/export/init_from.py`)
+        from tasks.export.init_from import imported, shape_fields
+
+        shape, init_sha256 = imported(model.init_from, summary.vocab_size)
+        model = model.model_copy(update=shape_fields(shape))
     return PretrainJob(
-        model=recipe.model, train=recipe.train, compute=recipe.compute, vocab_size=summary.vocab_size,
+        model=model, train=recipe.train, compute=recipe.compute, vocab_size=summary.vocab_size,
         train_shards=train.shards, val_shards=val.shards, train_sha256=train.sha256, val_sha256=val.sha256,
         train_tokens=train.shard_tokens, val_tokens=val.shard_tokens, tokenizer_uri=tok_result.tokenizer,
+        init_sha256=init_sha256,
     )
 
 

@@ -5,6 +5,7 @@ limitations. Set as the version's description in MLflow and logged as `MODEL_CAR
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from tasks.cards.composition import Composition
@@ -13,14 +14,20 @@ from tasks.evaluate.record import EvalReport
 from tasks.training.record import PretrainRecord
 
 LIMITATIONS = [
-    "A small model trained from scratch: it continues text in the style of its corpus and knows little else.",
     "It was evaluated on held-out text and the tasks listed; on nothing else.",
 ]
+FROM_SCRATCH = "A small model trained from scratch: it continues text in the style of its corpus and knows little else."
 
 
 def model_card(name: str, version: str, recipe: Any, pretrain: PretrainRecord, report: EvalReport, comp: Composition,
-               cost: dict[str, Any], erasure_pending: list[str], vocab_size: int) -> str:
-    cards, model, train = recipe.cards, recipe.model, recipe.train
+               cost: dict[str, Any], erasure_pending: list[str], vocab_size: int,
+               trained: dict[str, Any] | None = None) -> str:
+    """`trained`: the model's config as pretraining wrote it (`model_config.json`); it differs from
+    the recipe's `model` when the shape came from `model.init_from`."""
+    cards, train = recipe.cards, recipe.train
+    model = SimpleNamespace(**(trained or recipe.model.gpt_kwargs()))
+    modern = (model.norm, model.mlp, model.position) == ("rmsnorm", "swiglu", "rope")
+    init_from = getattr(recipe.model, "init_from", None)
     languages = [k for k in comp.languages if k != "und"]
     results = [{"task": {"type": "text-generation", "name": "Language modelling"},
                 "dataset": {"type": f"werk-{comp.ingest_key}", "name": "Held-out validation split"},
@@ -47,7 +54,10 @@ def model_card(name: str, version: str, recipe: Any, pretrain: PretrainRecord, r
     if erasure_pending:
         lines += [f"**Trained on data erased since** ({', '.join(erasure_pending)}): retrain before use.", ""]
     lines += [recipe.description or "A language model pretrained with Werk.", "", "## Architecture", ""]
-    lines += table(["", ""], [("Type", "decoder-only transformer (GPT)"), ("Parameters", n(summary.parameters)),
+    kind = ("decoder-only transformer, modern block (RoPE, RMSNorm, SwiGLU" + (", GQA)" if model.n_kv_head else ")")
+            if modern else "decoder-only transformer, GPT-2 style block")
+    lines += table(["", ""], [("Type", kind), ("Parameters", n(summary.parameters)),
+                              *([("Initialised from", f"`{init_from}`")] if init_from else []),
                               ("Layers", model.n_layer), ("Heads", model.n_head), ("Width", model.n_embd),
                               ("Context", f"{model.block_size} tokens"),
                               ("Vocabulary", f"{n(vocab_size)} tokens (byte-level BPE)")])
@@ -73,7 +83,7 @@ def model_card(name: str, version: str, recipe: Any, pretrain: PretrainRecord, r
         ("Emissions", f"{cost['co2_kg']:.4g} kg CO2eq" if cost.get("co2_kg") is not None
          else "not computed (set compute.grid_gco2_per_kwh or compute.country_iso_code)")])
     lines += ["", "## Intended use", "", cards.intended_use, "", "## Limitations", ""]
-    lines += [f"- {x}" for x in [*LIMITATIONS, *cards.limitations]]
+    lines += [f"- {x}" for x in [*([] if init_from else [FROM_SCRATCH]), *LIMITATIONS, *cards.limitations]]
     lines += ["", "## Data", "", "Sources, with their licences:", ""]
     lines += table(["source", "licence", "documents"], [(s.name, s.license, n(s.documents)) for s in comp.sources])
     return "\n".join(lines) + "\n"

@@ -17,9 +17,16 @@ STAGE = "tokenizer"
 VERSION = 2  # 2: named by the ingest's base key
 
 
+def given_file(uri: str) -> str:
+    """`tokenizer.uri` as a tokenizer.json: the file itself, or the one in a Hugging Face model
+    folder (a Werk export, or a model to continue pretraining with `model.init_from`)."""
+    inside = storage.join(uri, "tokenizer.json")
+    return inside if not uri.endswith(".json") and storage.exists(inside) else uri
+
+
 def plan(cfg: TokenizerConfig, root: str, ingest_base: str) -> StageOutput:
     inputs: dict[str, str] = {"ingest_base": ingest_base}
     if cfg.uri:
         # A given tokenizer is versioned by its content, not by where it lives.
-        inputs = {"tokenizer_sha256": hashlib.sha256(storage.read_text(cfg.uri).encode()).hexdigest()}
+        inputs = {"tokenizer_sha256": hashlib.sha256(storage.read_text(given_file(cfg.uri)).encode()).hexdigest()}
     return StageOutput.at(root, STAGE, VERSION, cfg.model_dump(mode="json", exclude={"uri"}), inputs)

@@ -12,5 +12,6 @@ class TokenizerConfig(StageConfig):
         200_000_000, ge=1, description="Train on an evenly spread sample of this many bytes; None: all of it."
     )
     uri: str | None = Field(
-        None, description="Use this existing tokenizer.json (path or s3://) instead of training one."
+        None, description="Use this existing tokenizer.json, or the one in a Hugging Face model folder (path or s3://), "
+        "instead of training one."
     )

@@ -21,7 +21,7 @@ from infra import storage
 from tasks.artifacts import StageOutput
 from tasks.tracking.compute import measured
 from tasks.ingest.stage import read_texts
-from tasks.tokenizer.address import STAGE, VERSION, plan  # noqa: F401 (the stage's address)
+from tasks.tokenizer.address import STAGE, VERSION, given_file, plan  # noqa: F401 (the stage's address)
 from tasks.tokenizer.config import TokenizerConfig
 from tasks.tokenizer.fertility import fertility
 from tasks.tokenizer.fertility import markdown as fertility_markdown
@@ -95,7 +95,7 @@ def run_tokenizer(
 ) -> TokenizerRecord:
     """`on_bytes(n)` hears how much sampled text the trainer has read so far."""
     if cfg.uri:
-        tok = Tokenizer.from_str(storage.read_text(cfg.uri))
+        tok = Tokenizer.from_str(storage.read_text(given_file(cfg.uri)))
         if tok.token_to_id(EOT) is None:
             raise ValueError(f"tokenizer {cfg.uri} has no {EOT} token, which Werk uses between documents")
     else:

@@ -18,4 +18,10 @@ def plan(job: PretrainJob, root: str, encode_key: str) -> StageOutput:
     for name in ("shard_cache_gb", "budget_device_hours", "grid_gco2_per_kwh", "cpu_watts_per_core", "gpu_watts",
                  "energy_meter", "country_iso_code"):
         identity["compute"].pop(name)
-    return StageOutput.at(root, STAGE, VERSION, identity, {"encode": encode_key})
+    # A model's starting weights are named by their content, not by where they lie; fields added
+    # since (None by default) stay out of the identity so earlier outputs keep their keys.
+    identity["model"].pop("init_from")
+    if identity["model"].get("norm_eps") is None:
+        identity["model"].pop("norm_eps")
+    inputs = {"encode": encode_key, **({"init": job.init_sha256} if job.init_sha256 else {})}
+    return StageOutput.at(root, STAGE, VERSION, identity, inputs)

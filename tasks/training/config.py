@@ -30,6 +30,12 @@ class ModelConfig(StageConfig):
     tie_embeddings: bool = True
     rope_theta: float = Field(10000.0, gt=0.0)
     mlp_hidden: int | None = Field(None, ge=1)
+    norm_eps: float | None = Field(None, gt=0.0, description="Default: 1e-5 (LayerNorm), 1e-6 (RMSNorm).")
+    init_from: str | None = Field(
+        None, description="A Hugging Face model folder (path or s3://) to continue pretraining: a Werk export, or a "
+        "Llama or GPT-2 whose blocks Werk computes exactly. Its config sets the model's shape (set no shape field "
+        "here) and its tokenizer should be tokenizer.uri.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -41,7 +47,7 @@ class ModelConfig(StageConfig):
         return data
 
     def gpt_kwargs(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"preset"})
+        return self.model_dump(exclude={"preset", "init_from"})
 
 
 class TrainConfig(StageConfig):

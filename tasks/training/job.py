@@ -26,6 +26,7 @@ class PretrainJob(StageConfig):
     mlflow_run_id: str | None = None
     best_checkpoint_uri: str | None = None
     tokenizer_uri: str | None = None
+    init_sha256: str | None = None  # of model.init_from's config and weights (`tasks/export/init_from.py`)
     stop_actor: str | None = None
     stop_namespace: str | None = None  # of the stop and progress actors
     progress_actor: str | None = None

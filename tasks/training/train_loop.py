@@ -89,6 +89,10 @@ def train_loop(config: dict) -> None:
 
         token_bytes = torch.from_numpy(token_byte_lengths(load_tokenizer(job.tokenizer_uri)))
     module = GPTModule(gpt_config(job), job.train, job.compute, token_bytes=token_bytes, tokenizer_uri=job.tokenizer_uri)
+    if job.model.init_from and ray.train.get_checkpoint() is None:  # a resumed run starts from its checkpoint
+        from tasks.export.init_from import load_weights
+
+        module.model.load_state_dict(load_weights(job.model.init_from))
 
     logger = False
     monitor = None
@@ -106,7 +110,7 @@ def train_loop(config: dict) -> None:
     ]
     devices = world * (job.compute.gpus_per_worker if job.compute.use_gpu else 1)
     callbacks.append(BudgetGuard(job.compute.budget_device_hours, devices, reporter.save))
-    callbacks.append(DeviceEnergy(nvml_reader if job.compute.use_gpu else lambda: None))
+    callbacks.append(DeviceEnergy(nvml_reader if job.compute.use_gpu else lambda: None, job.compute.gpus_per_worker))
     if job.stop_actor:
         callbacks.append(StopOnRequest(job.stop_actor, job.stop_namespace, reporter.save))
     if job.progress_actor:
