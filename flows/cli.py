@@ -27,9 +27,11 @@ from flows.lineage_cli import lineage_app  # noqa: E402 (the sub-commands' modul
 app.add_typer(lineage_app, name="lineage")
 from flows.erase_cli import erase  # noqa: E402
 from flows.export_cli import export  # noqa: E402
+from flows.serve_cli import serve  # noqa: E402
 
 app.command()(erase)
 app.command()(export)
+app.command()(serve)
 console = Console(stderr=True)
 
 EXIT_USAGE = 2
