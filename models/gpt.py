@@ -1,8 +1,8 @@
 """A decoder-only transformer, in plain torch.
 
-Two families in one small file, chosen by the config: GPT-2 style (learned positions, LayerNorm,
-GELU MLP) and the modern LLaMA-style block (rotary position embeddings, RMSNorm, SwiGLU MLP,
-optional grouped-query attention). Attention always goes through
+Two families in one small file, chosen by the config: the modern LLaMA-style block (rotary
+position embeddings, RMSNorm, SwiGLU MLP, optional grouped-query attention), the default, and
+GPT-2 style (learned positions, LayerNorm, GELU MLP). Attention always goes through
 `F.scaled_dot_product_attention`, which picks flash kernels on GPU.
 
 This file imports torch only: no training framework, no tracking, no distributed code. Training,
@@ -30,9 +30,9 @@ class GPTConfig:
     n_embd: int = 256
     dropout: float = 0.0
     bias: bool = False
-    norm: Literal["layernorm", "rmsnorm"] = "layernorm"
-    mlp: Literal["gelu", "swiglu"] = "gelu"
-    position: Literal["learned", "rope"] = "learned"
+    norm: Literal["layernorm", "rmsnorm"] = "rmsnorm"
+    mlp: Literal["gelu", "swiglu"] = "swiglu"
+    position: Literal["learned", "rope"] = "rope"
     n_kv_head: int | None = None  # fewer key/value heads than query heads: grouped-query attention
     tie_embeddings: bool = True
     rope_theta: float = 10000.0

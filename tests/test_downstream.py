@@ -79,7 +79,9 @@ def test_a_model_that_learned_the_task_beats_chance_and_a_random_model_does_not(
     random_model = downstream.evaluate_task(_model(seed=1), tok, "counting", items, batch_size=64)
     assert learned.random_baseline == random_model.random_baseline == 0.25
     assert learned.acc > 0.9 and learned.acc - 0.25 > 10 * learned.acc_stderr
-    assert abs(random_model.acc - 0.25) < 3 * random_model.acc_stderr
+    # Not beating chance; a fixed random model may do worse (its preferences for some tokens are
+    # systematic, not a coin per item), so the bound is one-sided.
+    assert random_model.acc - 0.25 < 3 * random_model.acc_stderr
     assert 0 < random_model.acc_stderr < 0.05
 
 

@@ -144,7 +144,8 @@ def test_werk_to_hf_to_werk_is_exact_also_sharded(case, tokenizer_json, tmp_path
 
 
 def test_a_block_no_hf_architecture_computes_is_refused(tokenizer_json, tmp_path):
-    model = GPT(GPTConfig(vocab_size=400, block_size=16, n_layer=1, n_head=2, n_embd=16, norm="rmsnorm"))
+    model = GPT(GPTConfig(vocab_size=400, block_size=16, n_layer=1, n_head=2, n_embd=16, norm="rmsnorm", mlp="gelu",
+                          position="learned"))  # a mix: RMSNorm in a GPT-2 block
     with pytest.raises(ExportError, match="no Hugging Face architecture"):
         _export(model, tokenizer_json, tmp_path / "x")
     assert not (tmp_path / "x").exists() and not list(tmp_path.glob(".x.partial-*"))

@@ -23,9 +23,9 @@ class ModelConfig(StageConfig):
     n_embd: int = Field(256, ge=8)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     bias: bool = False
-    norm: Literal["layernorm", "rmsnorm"] = "layernorm"
-    mlp: Literal["gelu", "swiglu"] = "gelu"
-    position: Literal["learned", "rope"] = "learned"
+    norm: Literal["layernorm", "rmsnorm"] = "rmsnorm"
+    mlp: Literal["gelu", "swiglu"] = "swiglu"
+    position: Literal["learned", "rope"] = "rope"
     n_kv_head: int | None = Field(None, ge=1, description="Key/value heads (grouped-query attention).")
     tie_embeddings: bool = True
     rope_theta: float = Field(10000.0, gt=0.0)
