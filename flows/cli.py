@@ -28,13 +28,13 @@ app.add_typer(lineage_app, name="lineage")
 from flows.erase_cli import erase  # noqa: E402
 from flows.export_cli import export  # noqa: E402
 from flows.serve_cli import serve  # noqa: E402
+from flows.cli_common import fail as _fail, load_model  # noqa: E402
 
 app.command()(erase)
 app.command()(export)
 app.command()(serve)
 console = Console(stderr=True)
 
-EXIT_USAGE = 2
 EXIT_RETRY = 75  # EX_TEMPFAIL: stopped by a signal after a checkpoint; run again to resume
 EXIT_BUDGET = 3  # the compute budget is spent (checkpoint written): raise it to go on, do not simply requeue
 
@@ -58,11 +58,6 @@ def _home() -> Path:
     from infra.storage import werk_home
 
     return werk_home()
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> None:
-    console.print(f"[bold red]error:[/] {escape(message)}")  # messages hold brackets: werk[stack]
-    raise typer.Exit(code)
 
 
 def _check_sources(recipe) -> None:
@@ -379,13 +374,8 @@ def evaluate(
         if not Path(path).is_file():
             _fail(f"text file not found: {path}")
     from tasks.evaluate import standalone
-    from tasks.tracking.setup import configure
 
-    configure()
-    try:
-        net, tok = standalone.load_registered(model) if model else standalone.load_checkpoint(checkpoint, tokenizer)
-    except Exception as exc:  # noqa: BLE001 - any loading problem is reported as such
-        _fail(f"cannot load {model or checkpoint}: {exc}", code=1)
+    net, tok = load_model(model, checkpoint, tokenizer)
     with _stdout_to_stderr(as_json) as out:
         result = {"model": model or checkpoint, **standalone.evaluate_model(
             net, tok, loaded_tasks, text or [], batch_size, harness_sources=names if harness else None)}

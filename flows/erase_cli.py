@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from flows.cli_common import fail as _fail
+
 if TYPE_CHECKING:
     from tasks.ingest.stage import Mapper
 
@@ -164,8 +166,3 @@ def _status(root: str, client, as_json: bool) -> None:
     for uri in finished:
         out.print(f"  finished removing {escape(uri)} (an interrupted erasure)")
     _warn_partial(partial)
-
-
-def _fail(message: str, code: int = 2) -> None:
-    console.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(code)

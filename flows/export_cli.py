@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from flows.cli_common import fail as _fail, load_model
+
 console = Console(stderr=True)
 
 
@@ -27,16 +29,10 @@ def export(
         _fail("give exactly one of --model and --checkpoint")
     if fmt not in ("hf", "gguf"):
         _fail(f"--format {fmt!r}: hf or gguf")
-    from tasks.evaluate import standalone
     from tasks.export.export import export as run_export
     from tasks.export.families import ExportError
-    from tasks.tracking.setup import configure
 
-    configure()
-    try:
-        net, tok = standalone.load_registered(model) if model else standalone.load_checkpoint(checkpoint, tokenizer)
-    except Exception as exc:  # noqa: BLE001 - any loading problem is reported as such
-        _fail(f"cannot load {model or checkpoint}: {exc}", code=1)
+    net, tok = load_model(model, checkpoint, tokenizer)
     card, name = _card(model) if model else (None, Path(str(checkpoint)).parent.name or "werk-checkpoint")
     try:
         written = run_export(net, tok, fmt, out, name, card)
@@ -63,8 +59,3 @@ def _card(model_uri: str) -> tuple[str | None, str]:
         name, _, number = model_uri.removeprefix("models:/").rpartition("/")
         version = client.get_model_version(name, number)
     return version.description or None, f"{name}-v{version.version}"
-
-
-def _fail(message: str, code: int = 2) -> None:
-    console.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(code)

