@@ -5,6 +5,7 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
+TRANSFORMERS4 := $(VENV)/transformers4/.stamp
 WERK_HOME ?= $(CURDIR)/.werk
 export WERK_HOME
 DOWNLOADS := $(WERK_HOME)/downloads
@@ -18,7 +19,7 @@ PYTEST_ARGS ?=
 demo: $(VENV)/.stamp-runtime $(CORPUS)/.stamp
 	$(BIN)/werk run --recipe demo
 
-test: $(VENV)/.stamp-dev browser
+test: $(VENV)/.stamp-dev $(TRANSFORMERS4) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The UI test opens the Prefect and MLflow pages in a headless Chromium (Debian's package). Installed
@@ -32,7 +33,7 @@ browser:
 	else echo "note: no chromium (Debian: sudo apt-get install chromium); the browser test will be skipped"; fi
 
 install: $(VENV)/.stamp-runtime
-install-dev: $(VENV)/.stamp-dev
+install-dev: $(VENV)/.stamp-dev $(TRANSFORMERS4)
 # The team stack (`werk stack up`): the runtime plus the `stack` extra.
 install-stack: $(VENV)/.stamp-runtime
 	$(BIN)/pip install --disable-pip-version-check -q -e '.[stack]'
@@ -49,13 +50,11 @@ $(VENV)/.stamp-runtime: pyproject.toml | $(BIN)/python
 $(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --disable-pip-version-check -q $(TORCH)
 	$(BIN)/pip install --disable-pip-version-check -q -e '.[dev]'
-	$(MAKE) --no-print-directory $(TRANSFORMERS4)
 	touch $@ $(VENV)/.stamp-runtime
 
 # transformers 4 beside the venv's transformers 5, for the test that loads an export with it (a
 # team's fine-tuning or serving stack may still be on 4): put first on PYTHONPATH in a subprocess,
 # it and its own hub and tokenizers shadow the venv's; torch and the rest come from the venv.
-TRANSFORMERS4 := $(VENV)/transformers4/.stamp
 $(TRANSFORMERS4): | $(BIN)/python
 	rm -rf $(VENV)/transformers4
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps --target $(VENV)/transformers4 \

@@ -11,8 +11,6 @@ from rich.markup import escape
 
 from flows.cli_common import fail as _fail, load_model
 
-console = Console(stderr=True)
-
 
 def export(
     out: Annotated[Path, typer.Option("--out", help="The folder to write (hf), or a .gguf file or folder (gguf).")],

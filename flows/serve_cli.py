@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 
-console = Console(stderr=True)
+from flows.cli_common import console, fail
 
 
 def serve_command(model: str, host: str, port: int, workers: int) -> tuple[list[str], dict[str, str]]:
@@ -27,7 +27,10 @@ def serve_command(model: str, host: str, port: int, workers: int) -> tuple[list[
 
     scripts = str(Path(sys.executable).parent)
     path = os.environ.get("PATH", "")
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri(),
+    uri = tracking_uri()
+    # The registry too, as `configure` sets it: a MLFLOW_REGISTRY_URI of the shell would otherwise
+    # resolve models:/ elsewhere than `werk export` and `werk evaluate` do.
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri,
            "PATH": path if scripts in path.split(os.pathsep) else os.pathsep.join([scripts, path] if path else [scripts])}
     argv = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model, "--env-manager", "local",
             "-h", host, "-p", str(port), "-w", str(workers)]
@@ -43,14 +46,14 @@ def serve(
     """Serve a registered model over HTTP with `mlflow models serve`: POST /invocations with
     {"inputs": [prompt, ...], "params": {"max_new_tokens": 64, ...}} answers {"predictions": [text, ...]}."""
     if not model.startswith(("models:/", "runs:/")):
-        console.print(f"[red]--model {model!r}: a registered model (models:/NAME@ALIAS) or runs:/ URI[/]")
-        raise typer.Exit(2)
+        fail(f"--model {model!r}: a registered model (models:/NAME@ALIAS) or a runs:/ URI")
     try:
-        loopback = ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
+        loopback, shown = address.is_loopback, f"[{host}]" if address.version == 6 else host
     except ValueError:
-        loopback = host == "localhost"
+        loopback, shown = host == "localhost", host
     if not loopback:
-        console.print(f"[yellow]serving on {host}: reachable from other machines, with no authentication[/]")
+        console.print(f"[yellow]serving on {escape(host)}: reachable from other machines, with no authentication[/]")
     argv, env = serve_command(model, host, port, workers)
-    console.print(f"serving {model} on http://{host}:{port}/invocations (Ctrl-C stops)")
+    console.print(f"serving {escape(model)} on {escape(f'http://{shown}:{port}/invocations')} (Ctrl-C stops)")
     os.execve(argv[0], argv, env)

@@ -5,7 +5,8 @@ from models.gpt import GPT, GPTConfig
 from models.presets import PRESETS
 from tasks.training.config import ModelConfig
 
-MODERN = dict(norm="rmsnorm", mlp="swiglu", position="rope")
+MODERN = dict(norm="rmsnorm", mlp="swiglu", position="rope")  # the default
+GPT2 = dict(norm="layernorm", mlp="gelu", position="learned")
 
 
 def _cfg(**kw):
@@ -13,8 +14,8 @@ def _cfg(**kw):
 
 
 @pytest.mark.parametrize("kw", [
-    {}, MODERN, {**MODERN, "n_kv_head": 2}, {**MODERN, "n_kv_head": 1, "tie_embeddings": False},
-    {"norm": "rmsnorm"}, {"mlp": "swiglu"}, {"position": "rope"},
+    GPT2, {}, {**MODERN, "n_kv_head": 2}, {**MODERN, "n_kv_head": 1, "tie_embeddings": False},
+    {**GPT2, "norm": "rmsnorm"}, {**GPT2, "mlp": "swiglu"}, {**GPT2, "position": "rope"},
 ])
 def test_variants_are_causal_and_learn(kw):
     torch.manual_seed(0)
@@ -67,4 +68,13 @@ def test_presets_have_their_nominal_size(preset, nominal):
 
 def test_recipe_fields_override_a_preset():
     cfg = ModelConfig(preset="124m", n_layer=6)
-    assert cfg.n_layer == 6 and cfg.n_embd == PRESETS["124m"]["n_embd"] and cfg.position == "rope"
+    assert cfg.n_layer == 6 and cfg.n_embd == PRESETS["124m"]["n_embd"] == 768 and cfg.block_size == 1024
+    gpt2 = ModelConfig(preset="gpt2-124m", position="rope")
+    assert (gpt2.position, gpt2.norm, gpt2.mlp) == ("rope", "layernorm", "gelu")  # the preset's, where not set
+
+
+def test_the_modern_block_is_the_default_and_gpt2_stays_selectable():
+    assert (ModelConfig().norm, ModelConfig().mlp, ModelConfig().position) == ("rmsnorm", "swiglu", "rope")
+    assert not any("wpe" in k for k in GPT(_cfg()).state_dict())  # rotary: no learned positions
+    gpt2 = GPT(_cfg(**ModelConfig(preset="gpt2-124m").model_dump(include=set(GPT2))))
+    assert "wpe.weight" in gpt2.state_dict() and isinstance(gpt2.blocks[0].ln_1, torch.nn.LayerNorm)

@@ -3,6 +3,7 @@ a local Ray with 2 training workers, MLflow on SQLite. Slow (about two minutes).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -484,8 +485,9 @@ def test_mlflow_models_serve_answers_completion_requests_for_the_registered_mode
     scripts = str(Path(sys.executable).parent)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p != scripts)
+    log = open(tmp_path / "serve.log", "w")
     server = subprocess.Popen([str(Path(scripts) / "werk"), "serve", "--model", uri, "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=open(tmp_path / "serve.log", "w"), start_new_session=True)
+                              stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
         while True:  # until the server answers its health check (or has died)
@@ -503,9 +505,14 @@ def test_mlflow_models_serve_answers_completion_requests_for_the_registered_mode
                                          {"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=120) as r:
             answered = json.loads(r.read())["predictions"]
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(60)
+    finally:  # the server and its uvicorn workers (one process group), even if it hangs on SIGTERM
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.wait(60)
+                break
+        log.close()
     import mlflow.pyfunc
 
     local = mlflow.pyfunc.load_model(uri).predict(["ROMEO. ", "Der "], params=params)

@@ -15,6 +15,14 @@ def test_shipped_recipes_are_the_documented_ones():
     assert {"debug", "demo", "gpt2-124m"} <= set(available_recipes())
 
 
+def test_the_gpt2_recipe_keeps_gpt2_s_block_and_the_others_the_modern_default():
+    gpt2 = load_recipe("gpt2-124m").model
+    assert (gpt2.position, gpt2.norm, gpt2.mlp, gpt2.n_layer, gpt2.n_embd) == ("learned", "layernorm", "gelu", 12, 768)
+    for name in ("debug", "demo"):
+        model = load_recipe(name).model
+        assert (model.position, model.norm, model.mlp) == ("rope", "rmsnorm", "swiglu"), name
+
+
 def test_override_sets_nested_value_with_yaml_typing():
     recipe = load_recipe("debug", ["train.max_steps=50", "train.lr=1e-3", "model.bias=true"])
     assert recipe.train.max_steps == 50
