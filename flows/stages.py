@@ -385,9 +385,11 @@ def register(recipe: Recipe, root: str, parent_id: str, ingest_result: IngestRun
         mlflow_ui = links.current(tracking_uri()).mlflow
         text = markdown(report, comparison, plot_url=(lambda name: links.mlflow_artifact(
             mlflow_ui, eval_result.run_id, f"manifest/{name}")) if mlflow_ui else None)
-        card = _documentation(recipe, run, client, name, reg["version"], ingest_result, encode_result, pretrain_result,
+        registered = client.get_model_version(name, reg["version"])
+        card = _documentation(recipe, run, client, registered, ingest_result, encode_result, pretrain_result,
                               eval_result, cost, pending)
-        if recipe.registry.export_hf and "werk.export.hf" not in client.get_model_version(name, reg["version"]).tags:
+        # Not only a new version: one whose export failed in an earlier run gets its folder now.
+        if recipe.registry.export_hf and "werk.export.hf" not in registered.tags:
             _export_hf(run, client, name, reg["version"], pretrain_result, tok_result, card)
         run.set_tags({"werk.model_uri": reg["model_uri"], "werk.model_version": reg["version"],
                       "werk.promoted": decision.promote})
@@ -396,15 +398,16 @@ def register(recipe: Recipe, root: str, parent_id: str, ingest_result: IngestRun
                                  cached=bool(prior), promoted=decision.promote, gate=_gate_result(decision)))
 
 
-def _documentation(recipe: Recipe, run: Run, client, name: str, version: str, ing: IngestRun, enc: EncodeRun,
+def _documentation(recipe: Recipe, run: Run, client, registered, ing: IngestRun, enc: EncodeRun,
                    pre: PretrainRun, ev: EvaluateRun, cost: dict[str, Any], pending: list[str]) -> str:
-    """The model card (the version's description in MLflow) and the AI Act training-content summary;
-    the card."""
+    """The model card (the version's description in MLflow) and the AI Act training-content summary
+    of `registered` (an MLflow ModelVersion); the card."""
     from datetime import datetime, timezone
 
     from flows.cards import model_documents
 
-    created = int(client.get_model_version(name, version).creation_timestamp)
+    name, version = registered.name, str(registered.version)  # (the SQL store gives an int)
+    created = int(registered.creation_timestamp)
     date = datetime.fromtimestamp(created / 1000, timezone.utc).date().isoformat()
     card, summary_md, summary = model_documents(recipe, name, version, date, ing.record, enc.record, pre.record,
                                                 ev.record, cost, pending)

@@ -468,6 +468,24 @@ def test_the_registered_model_leaves_for_transformers_and_llama_cpp_and_lm_eval_
         torch.testing.assert_close(from_gguf(ids).logits, trained(ids), atol=1e-4, rtol=1e-4)
 
 
+def test_a_version_without_its_hugging_face_folder_gets_it_from_the_next_run(first_run, prefect_api, tmp_path):
+    """An export that failed (the version is registered, the folder is not) is retried by the next
+    run of the recipe, which registers nothing new but logs the folder with its register run."""
+    from mlflow import MlflowClient
+
+    from flows.pipeline import pipeline
+
+    client = MlflowClient()
+    name, version = first_run["model_name"], first_run["model_version"]
+    client.delete_model_version_tag(name, version, "werk.export.hf")  # as after a failed export
+    again = pipeline(recipe="debug")
+    assert again["model_version"] == version
+    (register,) = [r for r in _child_runs(again["mlflow"]["parent_run_id"]) if r.data.tags["mlflow.runName"] == "register"]
+    assert client.get_model_version(name, version).tags["werk.export.hf"] == f"runs:/{register.info.run_id}/hf"
+    folder = Path(client.download_artifacts(register.info.run_id, "hf", str(tmp_path)))
+    assert (folder / "config.json").exists() and (folder / "model.safetensors").exists()
+
+
 def test_mlflow_models_serve_answers_completion_requests_for_the_registered_model(first_run, tmp_path):
     """`werk serve` (MLflow's `mlflow models serve`, local environment, loopback) on the registered
     version answers a request with the text the pyfunc gives for the same prompt and settings."""
