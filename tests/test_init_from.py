@@ -51,7 +51,7 @@ def test_pretraining_starts_from_the_folder_s_weights(tmp_path, corpus_dir):
     trained = torch.load(record.outputs.weights, weights_only=True)
     for name, tensor in start.state_dict().items():
         torch.testing.assert_close(trained[name], tensor, atol=1e-6, rtol=0)
-    fresh = GPT(GPTConfig(**{**start.config.to_dict()}))  # another random start differs by far more
+    fresh = GPT(GPTConfig(**start.config.to_dict()))  # another random start differs by far more
     assert (fresh.state_dict()["wte.weight"] - trained["wte.weight"]).abs().max() > 1e-2
     with pytest.raises(ValueError, match="vocabulary of"):
         imported(str(folder), summary["vocab_size"] + 1)

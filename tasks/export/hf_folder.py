@@ -67,17 +67,20 @@ def write(weights: dict[str, torch.Tensor], cfg: GPTConfig, tokenizer_json: Path
 def read(folder: Path) -> tuple[GPTConfig, dict[str, torch.Tensor]]:
     """A Hugging Face folder of a supported architecture as Werk's config and weights (exact:
     the export's inverse). Anything Werk's block does not compute is refused with the reason."""
-    conf: dict[str, Any] = json.loads((folder / "config.json").read_text())
-    kind = conf.get("model_type")
-    if kind not in MAPPINGS:
-        raise ExportError(f"{folder}: model_type {kind!r}; Werk imports llama and gpt2")
-    return MAPPINGS[kind].from_hf(conf, safetensors_files.read(folder))
+    conf, family = _family(folder)
+    return family.from_hf(conf, safetensors_files.read(folder))
 
 
 def read_config(folder: Path) -> GPTConfig:
     """The folder's model as Werk's config, without loading its weights (only what `read` checks)."""
+    conf, family = _family(folder)
+    return family.config_from_hf(conf, safetensors_files.Lazy(folder))
+
+
+def _family(folder: Path) -> tuple[dict[str, Any], Any]:
+    """The folder's config.json and the module that maps its architecture (`llama`, `gpt2`)."""
     conf: dict[str, Any] = json.loads((folder / "config.json").read_text())
     kind = conf.get("model_type")
     if kind not in MAPPINGS:
         raise ExportError(f"{folder}: model_type {kind!r}; Werk imports llama and gpt2")
-    return MAPPINGS[kind].config_from_hf(conf, safetensors_files.Lazy(folder))
+    return conf, MAPPINGS[kind]

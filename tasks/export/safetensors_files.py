@@ -60,7 +60,7 @@ class Lazy(Mapping[str, torch.Tensor]):
     from the files' headers): what a model's config needs without loading its weights."""
 
     def __init__(self, folder: Path) -> None:
-        self.where = {}
+        self.where: dict[str, Path] = {}  # tensor name -> its file: grows with the model's tensor count, not their size
         for name in _files(folder):
             with safe_open(str(folder / name), framework="pt") as f:
                 self.where.update({key: folder / name for key in f.keys()})
